@@ -1,0 +1,186 @@
+// Config parsing (see config.h). One table of fields drives YAML parsing, --set overrides,
+// validation messages and YAML output, so the four can never disagree.
+#include "core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <type_traits>
+
+#include "core/error.h"
+#include "core/strings.h"
+
+namespace cxr {
+namespace {
+
+// Calls f(key, member) for every field. The const overload reuses the non-const one.
+template <class F>
+void for_each_field(Config& c, F&& f) {
+  f("seed", c.seed);
+  f("run_dir", c.run_dir);
+  f("data.pack", c.data.pack);
+  f("data.train_split", c.data.train_split);
+  f("data.val_split", c.data.val_split);
+  f("data.image_size", c.data.image_size);
+  f("data.crop_fraction", c.data.crop_fraction);
+  f("data.mean", c.data.mean);
+  f("data.std", c.data.std);
+  f("data.augment", c.data.augment);
+  f("loader.workers", c.loader.workers);
+  f("loader.prefetch", c.loader.prefetch);
+  f("loader.tail", c.loader.tail);
+  f("train.global_batch", c.train.global_batch);
+  f("train.epochs", c.train.epochs);
+  f("log.interval", c.log.interval);
+  f("log.all_ranks", c.log.all_ranks);
+}
+
+template <class T>
+void assign(T& member, const std::string& text, const std::string& key, const std::string& origin) {
+  try {
+    if constexpr (std::is_same_v<T, std::string>) {
+      member = text;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      std::string t = to_lower(trim(text));
+      if (t == "true" || t == "yes" || t == "on" || t == "1") member = true;
+      else if (t == "false" || t == "no" || t == "off" || t == "0") member = false;
+      else throw std::invalid_argument("not a boolean");
+    } else if constexpr (std::is_integral_v<T>) {
+      member = static_cast<T>(parse_int(text));
+    } else {
+      member = static_cast<T>(parse_double(text));
+    }
+  } catch (const std::invalid_argument&) {
+    const char* kind = std::is_same_v<T, bool> ? "true/false" : std::is_integral_v<T> ? "an integer" : "a number";
+    throw UserError(origin + ": key '" + key + "' has value '" + text + "', which is not " + kind,
+                    "fix the value in " + origin);
+  }
+}
+
+void set_key(Config& c, const std::string& key, const std::string& value, const std::string& origin) {
+  bool found = false;
+  for_each_field(c, [&](const char* name, auto& member) {
+    if (key == name) {
+      assign(member, value, key, origin);
+      found = true;
+    }
+  });
+  if (!found) {
+    throw UserError(origin + ": unknown key '" + key + "'; did you mean '" + nearest(key, config_keys()) + "'?",
+                    "valid keys: " + join(config_keys(), ", "));
+  }
+}
+
+void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out,
+             const std::string& origin) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out, origin);
+    }
+  } else if (node.IsScalar()) {
+    out.emplace_back(prefix, node.Scalar());
+  } else if (node.IsNull()) {
+    if (!prefix.empty()) out.emplace_back(prefix, "");
+  } else {
+    throw UserError(origin + ": key '" + prefix + "' holds a list; every config value is a single scalar");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> config_keys() {
+  Config c;
+  std::vector<std::string> keys;
+  for_each_field(c, [&](const char* name, auto&) { keys.emplace_back(name); });
+  return keys;
+}
+
+void apply_yaml(Config& config, const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw UserError(origin + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + "): " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw UserError(origin + ": the top level must be a mapping of keys to values");
+  std::vector<std::pair<std::string, std::string>> flat;
+  flatten(root, "", flat, origin);
+  for (const auto& [key, value] : flat) set_key(config, key, value, origin);
+}
+
+void apply_overrides(Config& config, const std::vector<std::string>& assignments) {
+  for (const auto& a : assignments) {
+    auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UserError("--set '" + a + "' is not of the form key=value", "example: --set data.image_size=224");
+    }
+    set_key(config, std::string(trim(a.substr(0, eq))), std::string(trim(a.substr(eq + 1))), "--set " + a);
+  }
+}
+
+void validate(const Config& c) {
+  auto fail = [](const std::string& key, const std::string& why) {
+    throw UserError("config key '" + key + "': " + why);
+  };
+  if (c.data.image_size < 0) fail("data.image_size", "must be >= 0 (0 = the pack's size)");
+  if (!(c.data.crop_fraction > 0 && c.data.crop_fraction <= 1)) fail("data.crop_fraction", "must be in (0, 1]");
+  if (!(c.data.std > 0)) fail("data.std", "must be > 0");
+  if (c.data.augment != "none" && c.data.augment != "light") fail("data.augment", "must be 'none' or 'light'");
+  if (c.loader.workers < 1) fail("loader.workers", "must be >= 1");
+  if (c.loader.prefetch < 1) fail("loader.prefetch", "must be >= 1");
+  if (c.loader.tail != "drop" && c.loader.tail != "pad") fail("loader.tail", "must be 'drop' or 'pad'");
+  if (c.train.global_batch < 1) fail("train.global_batch", "must be >= 1");
+  if (c.train.epochs < 1) fail("train.epochs", "must be >= 1");
+  if (c.log.interval < 1) fail("log.interval", "must be >= 1");
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config config;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) throw UserError("cannot read config file '" + path + "'", "check the --config path");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    apply_yaml(config, ss.str(), path);
+  }
+  apply_overrides(config, overrides);
+  validate(config);
+  return config;
+}
+
+std::string to_yaml(const Config& config) {
+  // Group dotted keys back into nested maps, keeping declaration order.
+  Config copy = config;
+  std::vector<std::pair<std::string, std::string>> flat;
+  for_each_field(copy, [&](const char* name, auto& member) {
+    using T = std::decay_t<decltype(member)>;
+    std::ostringstream v;
+    if constexpr (std::is_same_v<T, bool>) v << (member ? "true" : "false");
+    else if constexpr (std::is_floating_point_v<T>) { v.precision(17); v << member; }
+    else v << member;
+    flat.emplace_back(name, v.str());
+  });
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::string open_section;
+  for (const auto& [key, value] : flat) {
+    auto dot = key.find('.');
+    std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
+    if (section != open_section) {
+      if (!open_section.empty()) out << YAML::EndMap;
+      if (!section.empty()) out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+      open_section = section;
+    }
+    out << YAML::Key << (dot == std::string::npos ? key : key.substr(dot + 1)) << YAML::Value << value;
+  }
+  if (!open_section.empty()) out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace cxr

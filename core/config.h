@@ -1,0 +1,61 @@
+// The one typed run configuration. Every field has a default; YAML files and `--set a.b=value`
+// overrides go through the same parser; an unknown key is an error naming the nearest valid key.
+// Adding a field = adding a member with its default and one line in for_each_field().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cxr {
+
+struct DataConfig {
+  std::string pack;                  // pack directory (manifest.json + shards)
+  std::string train_split = "train";
+  std::string val_split = "val";
+  int image_size = 0;                // network input side in pixels; 0 = the pack's size
+  double crop_fraction = 1.0;        // center crop (fraction of the side) before resizing
+  double mean = 0.5;                 // normalisation on [0,1] pixels: (x - mean) / std
+  double std = 0.25;
+  std::string augment = "none";      // none | light (small random scale/shift/brightness)
+};
+
+struct LoaderConfig {
+  int workers = 2;                   // batch-assembly threads per rank
+  int prefetch = 4;                  // batches queued ahead (bounds memory)
+  std::string tail = "drop";         // training sampler: drop | pad (see data/sampler.h)
+};
+
+struct TrainConfig {
+  int global_batch = 32;             // summed over ranks; per-rank batch = global_batch / world size
+  int epochs = 1;
+};
+
+struct LogConfig {
+  int interval = 20;                 // steps between log lines
+  bool all_ranks = false;            // every rank logs info, not only rank 0
+};
+
+struct Config {
+  int64_t seed = 0;
+  std::string run_dir = "runs/default";
+  DataConfig data;
+  LoaderConfig loader;
+  TrainConfig train;
+  LogConfig log;
+};
+
+// Applies a YAML document (file contents) on top of `config`. `origin` names it in errors.
+void apply_yaml(Config& config, const std::string& yaml_text, const std::string& origin);
+// Applies "a.b=value" overrides in order.
+void apply_overrides(Config& config, const std::vector<std::string>& assignments);
+// Loads `path` (may be empty: defaults only), applies overrides, validates.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// Checks ranges and enumerations; throws UserError naming the key.
+void validate(const Config& config);
+// The fully resolved configuration as YAML (what rank 0 saves in the run directory).
+std::string to_yaml(const Config& config);
+// Every valid dotted key, in declaration order.
+std::vector<std::string> config_keys();
+
+}  // namespace cxr

@@ -1,0 +1,63 @@
+// Atomic file and directory output (see fs.h).
+#include "core/fs.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace cxr {
+
+void atomic_write_file(const fs::path& path, const std::string& content) {
+  fs::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw UserError("cannot write '" + tmp.string() + "'", "check that the folder exists and is writable");
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) throw UserError("write to '" + tmp.string() + "' failed (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+fs::path make_staging_dir(const fs::path& final_dir) {
+  fs::path abs = fs::absolute(final_dir).lexically_normal();
+  if (abs.filename().empty()) abs = abs.parent_path();
+  fs::path staging = abs.parent_path() / ("." + abs.filename().string() + ".tmp." + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) throw UserError("cannot create '" + staging.string() + "': " + ec.message(),
+                          "check that the parent folder of the output exists and is writable");
+  return staging;
+}
+
+void commit_dir(const fs::path& staging, const fs::path& final_dir, bool overwrite) {
+  if (fs::exists(final_dir)) {
+    if (!overwrite) {
+      throw UserError("output '" + final_dir.string() + "' already exists; nothing was changed",
+                      "pass --overwrite to replace it, or choose another --out");
+    }
+    // Move the old output aside first so that a crash leaves either the old or the new one.
+    fs::path old = staging;
+    old += ".old";
+    fs::rename(final_dir, old);
+    fs::rename(staging, final_dir);
+    fs::remove_all(old);
+    return;
+  }
+  fs::rename(staging, final_dir);
+}
+
+std::string read_text_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("cannot read '" + path.string() + "'", "check the path");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace cxr

@@ -1,0 +1,67 @@
+// `cxrtrain bench --loader`: images per second of the pack loader against the "PNG path" (decode the
+// original PNG, area-resize to the pack size, the same preprocessing), on the same images, once on a
+// single worker (per-core cost) and once with the configured workers. What packing buys, measured.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "data/preprocess.h"
+
+namespace cxr::launch {
+
+struct LoaderBenchOptions {
+  std::string pack_dir;
+  std::string split = "train";
+  std::string png_root;          // searched recursively for files named <image_index>
+  int image_size = 0;            // side fed to the model; 0 = the pack's
+  float crop_fraction = 1.0f;
+  float mean = 0.449f;
+  float std = 0.226f;
+  bool augment = false;
+  int batch_size = 32;           // loader batch (the PNG path has no batches)
+  int workers = 4;               // the configured worker count; a 1-worker run always comes first
+  int prefetch = 8;
+  int64_t max_images = 2000;     // per path and worker count; split images are cycled as needed
+  double max_seconds = 10.0;     // per path and worker count, whichever limit comes first
+  uint64_t seed = 0;
+};
+
+struct LoaderBenchRun {
+  int workers = 0;
+  int64_t pack_images = 0;
+  double pack_seconds = 0.0;
+  double pack_images_per_s = 0.0;
+  int64_t png_images = 0;
+  double png_seconds = 0.0;
+  double png_images_per_s = 0.0;
+  double speedup = 0.0;          // pack img/s divided by PNG img/s
+};
+
+struct LoaderBenchResult {
+  int64_t images = 0;            // split images that have a PNG under png_root (the ones read)
+  int64_t images_without_png = 0;
+  int pack_image_size = 0;
+  int output_size = 0;
+  std::vector<LoaderBenchRun> runs;  // workers = 1, then options.workers when that differs
+  std::string json;              // everything above, one JSON object
+};
+
+// Throws UserError when the pack, split or PNG folder is missing or no PNG matches the split.
+LoaderBenchResult run_loader_bench(const LoaderBenchOptions& options);
+
+// image_index -> path for every name in `names` found under `root` (recursively): the first file of
+// that name in sorted path order. Throws UserError when root is not a readable folder.
+std::map<std::string, std::string> find_images_by_name(const std::string& root,
+                                                       const std::unordered_set<std::string>& names);
+
+// The PNG path for one file: decode to grey, area-resize to pack_size, preprocess into dst
+// (preprocessor.output_size()^2 floats). Gives exactly the pack path's values for an image that was
+// packed from this file at pack_size.
+void preprocess_png(const std::string& path, int pack_size, const data::Preprocessor& preprocessor, float* dst,
+                    uint64_t augment_seed = 0);
+
+}  // namespace cxr::launch

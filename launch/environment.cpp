@@ -1,0 +1,57 @@
+// Launch environment detection (see environment.h).
+#include "launch/environment.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace cxr::launch {
+namespace {
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  try {
+    return std::stoi(v);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+LaunchEnv detect_launch() {
+  LaunchEnv e;
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    e.launcher = "mpirun";
+    e.world_size = env_int("OMPI_COMM_WORLD_SIZE", 1);
+    e.world_rank = env_int("OMPI_COMM_WORLD_RANK", 0);
+    e.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+    e.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
+  } else if (std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK")) {
+    e.launcher = "pmi";
+    e.world_size = env_int("PMI_SIZE", 1);
+    e.world_rank = env_int("PMI_RANK", env_int("PMIX_RANK", 0));
+    e.local_rank = env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0));
+    e.local_size = env_int("MPI_LOCALNRANKS", env_int("SLURM_NTASKS_PER_NODE", 1));
+  } else if (std::getenv("SLURM_PROCID") && env_int("SLURM_NTASKS", 1) > 1) {
+    e.launcher = "srun";
+    e.world_size = env_int("SLURM_NTASKS", 1);
+    e.world_rank = env_int("SLURM_PROCID", 0);
+    e.local_rank = env_int("SLURM_LOCALID", 0);
+    e.local_size = env_int("SLURM_NTASKS_PER_NODE", 1);
+  } else {
+    e.launcher = "none";
+  }
+  return e;
+}
+
+int default_threads_per_rank(const LaunchEnv& env) {
+  int omp = env_int("OMP_NUM_THREADS", 0);
+  if (omp > 0) return omp;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, env.local_size));
+}
+
+}  // namespace cxr::launch

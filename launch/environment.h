@@ -1,0 +1,22 @@
+// The only place that reads the environment: the rank/world layout from mpirun or Slurm, and
+// CPU thread defaults for each rank.
+#pragma once
+
+#include <string>
+
+namespace cxr::launch {
+
+struct LaunchEnv {
+  int world_rank = 0;
+  int world_size = 1;
+  int local_rank = 0;    // rank on this node -> GPU index
+  int local_size = 1;
+  std::string launcher;  // "mpirun", "srun" or "none"
+};
+
+LaunchEnv detect_launch();
+
+// Threads per rank: OMP_NUM_THREADS if set, else cores / ranks-on-this-node (at least 1).
+int default_threads_per_rank(const LaunchEnv& env);
+
+}  // namespace cxr::launch
