@@ -17,5 +17,6 @@ struct Context {
 void register_pack(CLI::App& app, Context& ctx);
 void register_info(CLI::App& app, Context& ctx);
 void register_bench(CLI::App& app, Context& ctx);
+void register_probe(CLI::App& app, Context& ctx);
 
 }  // namespace cxr::launch

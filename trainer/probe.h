@@ -1,0 +1,38 @@
+// Learnability probe: trains a TinyCnn on a pack's train split for a fixed wall-clock budget
+// (single process, Adam, BCE-with-logits) and scores per-class AUROC on another split. Used to show
+// that the phantom's classes differ in difficulty by design, before the full trainer is involved.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cxr::trainer {
+
+struct ProbeOptions {
+  std::string pack;
+  std::string train_split = "train";
+  std::string eval_split = "test";
+  int image_size = 128;       // input side (the loader area-resizes the pack images)
+  int batch = 64;
+  double seconds = 60;        // training budget
+  double lr = 2e-3;
+  int width = 16;             // channels of the first block
+  uint64_t seed = 0;
+  int threads = 0;            // torch intra-op threads; 0 = leave as is
+  int workers = 1;            // loader threads
+  bool progress = true;
+};
+
+struct ProbeResult {
+  std::vector<std::optional<double>> auroc;  // per class, on eval_split
+  std::optional<double> macro;
+  int64_t steps = 0, images = 0;
+  double train_seconds = 0, images_per_second = 0;
+  std::string json;
+};
+
+ProbeResult run_probe(const ProbeOptions& options);
+
+}  // namespace cxr::trainer
