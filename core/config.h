@@ -15,8 +15,8 @@ struct DataConfig {
   std::string val_split = "val";
   int image_size = 0;                // network input side in pixels; 0 = the pack's size
   double crop_fraction = 1.0;        // center crop (fraction of the side) before resizing
-  double mean = 0.5;                 // normalisation on [0,1] pixels: (x - mean) / std
-  double std = 0.25;
+  double mean = 0.449;               // normalisation on [0,1] pixels: (x - mean) / std; ImageNet's
+  double std = 0.226;                // RGB statistics averaged to one channel, the usual choice
   std::string augment = "none";      // none | light (small random scale/shift/brightness)
 };
 

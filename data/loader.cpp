@@ -16,16 +16,6 @@
 namespace cxr::data {
 namespace {
 
-PreprocessOptions preprocess_options(const LoaderOptions& o) {
-  PreprocessOptions p;
-  p.output_size = o.image_size;
-  p.crop_fraction = o.crop_fraction;
-  p.mean = o.mean;
-  p.std = o.std;
-  p.augment = o.augment;
-  return p;
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -36,7 +26,7 @@ Loader::Loader(std::shared_ptr<const PackSplit> split, const DistributedSampler&
     : split_(std::move(split)),
       sampler_(sampler),
       options_(std::move(options)),
-      preprocess_(split_ ? split_->image_size() : 1, preprocess_options(options_)) {
+      preprocess_(split_ ? split_->image_size() : 1, options_.preprocess) {
   if (!split_) throw std::invalid_argument("Loader: null PackSplit");
   const int64_t n = options_.rows.empty() ? split_->size() : static_cast<int64_t>(options_.rows.size());
   if (sampler_.options().dataset_size != n) {
@@ -208,7 +198,7 @@ bool Loader::build(const EpochPlan& plan, int64_t k, uint64_t generation, Batch&
     const int64_t sampled = indices[static_cast<size_t>(i)];
     const int64_t row = options_.rows.empty() ? sampled : options_.rows[static_cast<size_t>(sampled)];
     split_->read_image(row, raw.data());
-    const uint64_t seed = options_.augment ? augment_seed(options_.seed, plan.epoch(), row) : 0;
+    const uint64_t seed = options_.preprocess.augment ? augment_seed(options_.seed, plan.epoch(), row) : 0;
     preprocess_.run(raw.data(), images + i * t * t, seed);
     const auto& l = meta[static_cast<size_t>(row)].labels;
     for (int c = 0; c < kNumClasses; ++c) labels[i * kNumClasses + c] = static_cast<float>(l[static_cast<size_t>(c)]);

@@ -24,11 +24,7 @@
 namespace cxr::data {
 
 struct LoaderOptions {
-  int image_size = 0;              // T, the side fed to the model; 0 = the pack's image size
-  float crop_fraction = 1.0f;      // centre crop before resizing, in (0, 1]
-  float mean = 0.449f;             // normalisation: (x/255 - mean) / std
-  float std = 0.226f;
-  bool augment = false;            // light, seeded augmentation (see PreprocessOptions)
+  PreprocessOptions preprocess;    // crop, resize to the model side, normalise, augment
   int workers = 4;                 // threads; 0 = build each batch on the caller's thread in next()
   int prefetch = 4;                // most batches built ahead of the consumer (>= 1)
   uint64_t seed = 0;               // augmentation seed (the sampler has its own)

@@ -105,4 +105,14 @@ uint64_t augment_seed(uint64_t loader_seed, int64_t epoch, int64_t row) {
   return mix64(mix64(mix64(loader_seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(row));
 }
 
+PreprocessOptions preprocess_options(const DataConfig& data) {
+  PreprocessOptions p;
+  p.output_size = data.image_size;
+  p.crop_fraction = static_cast<float>(data.crop_fraction);
+  p.mean = static_cast<float>(data.mean);
+  p.std = static_cast<float>(data.std);
+  p.augment = data.augment == "light";
+  return p;
+}
+
 }  // namespace cxr::data

@@ -4,6 +4,8 @@
 // Torch-free; the loader writes straight into batch tensors.
 #pragma once
 
+#include "core/config.h"
+
 #include <cstdint>
 
 namespace cxr::data {
@@ -20,6 +22,9 @@ struct PreprocessOptions {
   // rotations: laterality (heart on the left, the L/R marker) carries diagnostic meaning.
   bool augment = false;
 };
+
+// The preprocessing a run configuration asks for (data.image_size, crop_fraction, mean, std, augment).
+PreprocessOptions preprocess_options(const DataConfig& data);
 
 class Preprocessor {
  public:

@@ -37,16 +37,6 @@ struct Throughput {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-data::PreprocessOptions preprocess_options(const LoaderBenchOptions& o) {
-  data::PreprocessOptions p;
-  p.output_size = o.image_size;
-  p.crop_fraction = o.crop_fraction;
-  p.mean = o.mean;
-  p.std = o.std;
-  p.augment = o.augment;
-  return p;
-}
-
 Throughput run_pack_path(const std::shared_ptr<const data::PackSplit>& split, const std::vector<int64_t>& rows,
                          const LoaderBenchOptions& o, int workers, int64_t max_images, double max_seconds) {
   data::SamplerOptions so;
@@ -55,11 +45,7 @@ Throughput run_pack_path(const std::shared_ptr<const data::PackSplit>& split, co
   so.seed = o.seed;
   so.tail = data::TailPolicy::Pad;  // a subset smaller than one batch still gives batches
   data::LoaderOptions lo;
-  lo.image_size = o.image_size;
-  lo.crop_fraction = o.crop_fraction;
-  lo.mean = o.mean;
-  lo.std = o.std;
-  lo.augment = o.augment;
+  lo.preprocess = o.preprocess;
   lo.workers = workers;
   lo.prefetch = std::max(o.prefetch, workers);  // fewer slots than workers would idle some of them
   lo.seed = o.seed;
@@ -94,7 +80,7 @@ Throughput run_png_path(const std::vector<std::string>& paths, const std::vector
         if (i >= max_images || expired) return;
         const auto m = static_cast<int64_t>(paths.size());
         const auto k = static_cast<size_t>(i % m);
-        const uint64_t seed = o.augment ? data::augment_seed(o.seed, /*epoch=*/i / m, rows[k]) : 0;
+        const uint64_t seed = o.preprocess.augment ? data::augment_seed(o.seed, /*epoch=*/i / m, rows[k]) : 0;
         preprocess_png(paths[k], pack_size, preprocessor, out.data(), seed);
         ++done;
         if (seconds_since(t0) >= max_seconds) expired = true;
@@ -170,7 +156,7 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& o) {
   result.images = static_cast<int64_t>(rows.size());
   result.images_without_png = split->size() - result.images;
   result.pack_image_size = split->image_size();
-  const data::Preprocessor preprocessor(split->image_size(), preprocess_options(o));
+  const data::Preprocessor preprocessor(split->image_size(), o.preprocess);
   result.output_size = preprocessor.output_size();
 
   std::vector<int> worker_counts{1};
@@ -212,7 +198,7 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& o) {
   j["pack_image_size"] = result.pack_image_size;
   j["output_size"] = result.output_size;
   j["batch_size"] = o.batch_size;
-  j["augment"] = o.augment;
+  j["augment"] = o.preprocess.augment;
   j["max_images"] = o.max_images;
   j["max_seconds"] = o.max_seconds;
   j["runs"] = runs;

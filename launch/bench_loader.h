@@ -17,11 +17,7 @@ struct LoaderBenchOptions {
   std::string pack_dir;
   std::string split = "train";
   std::string png_root;          // searched recursively for files named <image_index>
-  int image_size = 0;            // side fed to the model; 0 = the pack's
-  float crop_fraction = 1.0f;
-  float mean = 0.449f;
-  float std = 0.226f;
-  bool augment = false;
+  data::PreprocessOptions preprocess;  // as the trainer would configure it
   int batch_size = 32;           // loader batch (the PNG path has no batches)
   int workers = 4;               // the configured worker count; a 1-worker run always comes first
   int prefetch = 8;

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "data/preprocess.h"
 #include "launch/bench_loader.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
@@ -33,11 +34,7 @@ void run_loader(const BenchArgs& a) {
   if (a.png_root.empty()) throw UserError("--png-root is required", "the folder holding the source PNGs of the pack");
   o.split = a.split;
   o.png_root = a.png_root;
-  o.image_size = cfg.data.image_size;
-  o.crop_fraction = static_cast<float>(cfg.data.crop_fraction);
-  o.mean = static_cast<float>(cfg.data.mean);
-  o.std = static_cast<float>(cfg.data.std);
-  o.augment = cfg.data.augment == "light";
+  o.preprocess = data::preprocess_options(cfg.data);
   o.batch_size = std::max(1, cfg.train.global_batch / env.world_size);
   o.workers = cfg.loader.workers;
   o.prefetch = cfg.loader.prefetch;

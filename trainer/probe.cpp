@@ -19,9 +19,7 @@ namespace {
 
 data::LoaderOptions loader_options(const ProbeOptions& o) {
   data::LoaderOptions lo;
-  lo.image_size = o.image_size;
-  lo.mean = 0.5f;
-  lo.std = 0.25f;
+  lo.preprocess.output_size = o.image_size;
   lo.workers = o.workers;
   lo.prefetch = 4;
   lo.seed = o.seed;

@@ -87,7 +87,9 @@ void write_pack(const fs::path& dir, int side, const std::vector<int64_t>& shard
   cxr::atomic_write_file(dir / "manifest.json", manifest_json(m, ""));
 }
 
-float norm(int v, const LoaderOptions& o) { return (static_cast<float>(v) / 255.f - o.mean) / o.std; }
+float norm(int v, const LoaderOptions& o) {
+  return (static_cast<float>(v) / 255.f - o.preprocess.mean) / o.preprocess.std;
+}
 
 SamplerOptions sampler_options(int64_t n, int world, int rank, int64_t b, TailPolicy tail, bool shuffle = true) {
   SamplerOptions s;
@@ -188,10 +190,10 @@ TEST_F(LoaderTest, CropsAndResizesToImageSize) {
   auto split = open(root_ / "pack");
   DistributedSampler sampler(sampler_options(kRows, 1, 0, 16, TailPolicy::Drop));
   LoaderOptions o;
-  o.image_size = 20;
-  o.crop_fraction = 0.75f;
-  o.mean = 0.5f;
-  o.std = 0.25f;
+  o.preprocess.output_size = 20;
+  o.preprocess.crop_fraction = 0.75f;
+  o.preprocess.mean = 0.5f;
+  o.preprocess.std = 0.25f;
   o.workers = 2;
   Loader loader(split, sampler, o);
   EXPECT_EQ(loader.image_size(), 20);
@@ -215,8 +217,8 @@ TEST_F(LoaderTest, ThreadsDoNotChangeAugmentedBatches) {
   DistributedSampler sampler(sampler_options(60, 2, 0, 5, TailPolicy::Drop));
   auto run = [&](int workers, uint64_t seed, int64_t epoch) {
     LoaderOptions o;
-    o.image_size = 32;
-    o.augment = true;
+    o.preprocess.output_size = 32;
+    o.preprocess.augment = true;
     o.seed = seed;
     o.workers = workers;
     o.prefetch = 3;
@@ -430,15 +432,15 @@ TEST_F(LoaderTest, BenchComparesTheSamePixelsBothWays) {
 
   auto split = open(dir);
   LoaderOptions o;
-  o.image_size = 48;
+  o.preprocess.output_size = 48;
   o.workers = 1;
   Loader loader(split, DistributedSampler(sampler_options(n, 1, 0, n, TailPolicy::Drop, false)), o);
   loader.start_epoch(0);
   const Batch b = *loader.next();
   PreprocessOptions po;
   po.output_size = 48;
-  po.mean = o.mean;
-  po.std = o.std;
+  po.mean = o.preprocess.mean;
+  po.std = o.preprocess.std;
   const Preprocessor pre(side, po);
   for (int i = 0; i < n; ++i) {
     torch::Tensor via_png = torch::empty({48, 48});
