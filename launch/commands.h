@@ -15,8 +15,10 @@ struct Context {
 };
 
 void register_pack(CLI::App& app, Context& ctx);
+void register_synth(CLI::App& app, Context& ctx);
 void register_info(CLI::App& app, Context& ctx);
 void register_bench(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
+void register_train(CLI::App& app, Context& ctx);
 
 }  // namespace cxr::launch

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Debug-level logging");
   cxr::launch::register_pack(app, ctx);
+  cxr::launch::register_synth(app, ctx);
   cxr::launch::register_info(app, ctx);
   cxr::launch::register_bench(app, ctx);
   cxr::launch::register_probe(app, ctx);

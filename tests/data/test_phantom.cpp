@@ -1,0 +1,473 @@
+// The phantom and `synth`: lesion masks inside each class's anatomy and absent for negatives;
+// planted shortcuts with the promised statistics (binomial and two-proportion tests, fixed seeds)
+// and exact flags; same seed => same bytes whatever the thread count; the radiograph intensity
+// profile, compared with real NIH films; NIH prevalence at n = 20,000 (against the README's counts).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/random.h"
+#include "data/image_io.h"
+#include "data/nih_stats.h"
+#include "data/pack_reader.h"
+#include "data/phantom.h"
+#include "data/synth.h"
+
+namespace fs = std::filesystem;
+using namespace cxr::data;
+
+namespace {
+
+// NIH v2020 positives per class from ../shared/data/README.md (an independent record).
+const std::map<std::string, int64_t> kReadmePositives = {
+    {"Infiltration", 19894}, {"Effusion", 13317}, {"Atelectasis", 11559},       {"Nodule", 6331},
+    {"Mass", 5782},          {"Pneumothorax", 5302}, {"Consolidation", 4667},   {"Pleural_Thickening", 3385},
+    {"Cardiomegaly", 2776},  {"Emphysema", 2516},  {"Edema", 2303},             {"Fibrosis", 1686},
+    {"Pneumonia", 1431},     {"Hernia", 227}};
+
+// Where each class may change pixels (kAnat* bits of the rendered anatomy).
+uint8_t allowed_region(int cls) {
+  const std::string name = kClassNames[cls];
+  if (name == "Cardiomegaly" || name == "Hernia") return kAnatHeart;
+  if (name == "Atelectasis") return kAnatLungs | kAnatAbdomen;  // collapse + raised hemidiaphragm
+  return kAnatLungs;
+}
+
+class SynthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("cxr_synth_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  SynthOptions options(const std::string& out, int64_t n, int size) {
+    SynthOptions o;
+    o.out = (root_ / out).string();
+    o.n = n;
+    o.size = size;
+    o.seed = 7;
+    o.shard_size = 500;
+    o.jobs = 2;
+    o.progress = false;
+    o.command_line = "test";
+    return o;
+  }
+  fs::path root_;
+};
+
+// Two-sided z for a binomial count.
+double binomial_z(int64_t k, int64_t n, double p) {
+  return (static_cast<double>(k) - n * p) / std::sqrt(n * p * (1 - p));
+}
+
+}  // namespace
+
+TEST(NihStats, BakedTableAgreesWithTheReadme) {
+  const NihStats& st = nih_stats();
+  EXPECT_EQ(st.images, 112120);
+  EXPECT_EQ(st.patients, 30805);
+  EXPECT_EQ(st.male_images, 63340);
+  EXPECT_EQ(st.female_images, 48780);
+  EXPECT_EQ(st.pa_images, 67310);
+  EXPECT_EQ(st.ap_images, 44810);
+  for (int c = 0; c < kNumClasses; ++c) EXPECT_EQ(st.positives[c], kReadmePositives.at(kClassNames[c])) << kClassNames[c];
+  // The joint table sums to the same totals it summarises.
+  int64_t images = 0, no_finding = 0, patients = 0, patient_images = 0;
+  std::array<int64_t, kNumClasses> pos{};
+  for (const auto& f : st.findings) {
+    images += f.images;
+    if (f.labels == 0) no_finding += f.images;
+    for (int c = 0; c < kNumClasses; ++c) pos[c] += (f.labels >> c & 1) * f.images;
+  }
+  for (const auto& p : st.images_per_patient) {
+    patients += p.patients;
+    patient_images += static_cast<int64_t>(p.images) * p.patients;
+  }
+  EXPECT_EQ(images, 112120);
+  EXPECT_EQ(no_finding, 60361);  // README: "No Finding (60,361 rows)"
+  EXPECT_EQ(patients, 30805);
+  EXPECT_EQ(patient_images, 112120);
+  for (int c = 0; c < kNumClasses; ++c) EXPECT_EQ(pos[c], st.positives[c]);
+}
+
+TEST(Phantom, EveryPositiveHasAMaskInsideItsAnatomyAndNegativesHaveNone) {
+  const PhantomParams params = default_phantom_params();
+  for (int size : {64, 128, 255, 256}) {
+    std::vector<uint8_t> img(static_cast<size_t>(size) * size), anat(img.size());
+    std::vector<uint16_t> mask(img.size());
+    uint64_t state = 99;
+    for (int trial = 0; trial < 200; ++trial) {
+      PhantomCase c;
+      c.sex = trial % 2 ? kSexFemale : kSexMale;
+      c.age = static_cast<int16_t>(5 + (trial * 13) % 90);
+      c.view = trial % 3 == 0 ? kViewAP : kViewPA;
+      c.anatomy = sample_anatomy(c.sex, c.age, cxr::splitmix64(state));
+      // Each class alone (14 trials per pass), then random co-occurring sets.
+      if (trial < kNumClasses) {
+        c.labels[trial] = 1;
+      } else {
+        for (int k = 0; k < kNumClasses; ++k) c.labels[k] = (cxr::splitmix64(state) % 4) == 0;
+      }
+      render_phantom(c, params, cxr::splitmix64(state), size, img.data(), mask.data(), anat.data());
+      for (int k = 0; k < kNumClasses; ++k) {
+        SCOPED_TRACE(std::string(kClassNames[k]) + " size " + std::to_string(size) + " trial " + std::to_string(trial));
+        int64_t on = 0, outside = 0;
+        for (size_t i = 0; i < mask.size(); ++i) {
+          if (!(mask[i] >> k & 1)) continue;
+          ++on;
+          outside += (anat[i] & allowed_region(k)) == 0;
+        }
+        if (c.labels[k]) {
+          EXPECT_GT(on, 0);
+          EXPECT_EQ(outside, 0) << "of " << on << " mask pixels";
+        } else {
+          EXPECT_EQ(on, 0);
+        }
+      }
+    }
+  }
+}
+
+TEST(Phantom, SameSeedSamePixelsAndMaskDoesNotChangeThePicture) {
+  const PhantomParams params = default_phantom_params();
+  PhantomCase c;
+  c.labels[4] = c.labels[9] = 1;
+  c.anatomy = sample_anatomy(kSexFemale, 60, 3);
+  std::vector<uint8_t> a(128 * 128), b(a.size()), d(a.size()), anat(a.size());
+  std::vector<uint16_t> m(a.size());
+  render_phantom(c, params, 11, 128, a.data(), m.data(), anat.data());
+  render_phantom(c, params, 11, 128, b.data(), nullptr);
+  render_phantom(c, params, 12, 128, d.data(), nullptr);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, d);
+}
+
+// Fixed regions of a 256 px film (rows/cols as fractions): the same measurement on real NIH films
+// and on phantoms, so "as in radiographs" is checked against radiographs.
+struct Profile {
+  double corner, lungs, mediastinum, abdomen;
+};
+Profile measure(const uint8_t* p, int size) {
+  auto mean = [&](double r0, double r1, double c0, double c1) {
+    double s = 0;
+    int n = 0;
+    for (int r = static_cast<int>(r0 * size); r < static_cast<int>(r1 * size); ++r)
+      for (int c = static_cast<int>(c0 * size); c < static_cast<int>(c1 * size); ++c, ++n) s += p[r * size + c];
+    return s / n;
+  };
+  auto median_corner = [&] {
+    std::vector<uint8_t> v;
+    const int k = size * 8 / 100;
+    for (int r = 0; r < k; ++r)
+      for (int c = 0; c < k; ++c) {
+        v.push_back(p[r * size + c]);
+        v.push_back(p[r * size + size - 1 - c]);
+      }
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return static_cast<double>(v[v.size() / 2]);
+  };
+  Profile pr;
+  pr.corner = median_corner();
+  pr.lungs = 0.5 * (mean(0.27, 0.58, 0.2, 0.35) + mean(0.27, 0.58, 0.65, 0.8));
+  pr.mediastinum = mean(0.23, 0.62, 0.46, 0.54);
+  pr.abdomen = mean(0.8, 0.94, 0.4, 0.6);
+  return pr;
+}
+
+TEST(Phantom, IntensityProfileIsThatOfARadiograph) {
+  // Real films first: how often does each ordering hold on NIH PNGs?
+  int real = 0, real_lungs = 0, real_body = 0;
+  for (const auto& e : fs::recursive_directory_iterator(std::string(CXR_SHARED_DATA_DIR) + "/images")) {
+    if (e.path().extension() != ".png") continue;
+    cv::Mat m = resize_square(decode_grey(e.path().string()), 256);
+    Profile pr = measure(m.ptr<uint8_t>(), 256);
+    ++real;
+    real_lungs += pr.lungs < pr.mediastinum;
+    real_body += pr.corner < pr.abdomen;
+  }
+  ASSERT_GE(real, 30);
+  EXPECT_GE(real_lungs, real * 8 / 10);  // lungs darker than the mediastinum
+  EXPECT_GE(real_body, real * 8 / 10);   // the outside of the body darker than the body
+
+  // Phantoms: the same orderings on (nearly) every film, measured on fixed regions and on the
+  // rendered anatomy (lung fields vs mediastinum; background vs soft tissue).
+  const PhantomParams params = default_phantom_params();
+  std::vector<uint8_t> img(256 * 256), anat(img.size());
+  int films = 0, lungs_ok = 0, body_ok = 0;
+  uint64_t state = 5;
+  for (int t = 0; t < 60; ++t) {
+    PhantomCase c;
+    c.sex = t % 2 ? kSexFemale : kSexMale;
+    c.age = static_cast<int16_t>(20 + t);
+    c.view = t % 3 == 0 ? kViewAP : kViewPA;
+    c.anatomy = sample_anatomy(c.sex, c.age, cxr::splitmix64(state));
+    if (t % 4 == 1) c.labels[cxr::splitmix64(state) % kNumClasses] = 1;
+    render_phantom(c, params, cxr::splitmix64(state), 256, img.data(), nullptr, anat.data());
+    Profile pr = measure(img.data(), 256);
+    ++films;
+    lungs_ok += pr.lungs < pr.mediastinum;
+    body_ok += pr.corner < pr.abdomen;
+    double sum[4] = {0, 0, 0, 0};
+    int64_t n[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < img.size(); ++i) {
+      const uint8_t a = anat[i];
+      int k = -1;
+      if (a == 0) k = 0;                                             // background
+      else if (a == kAnatBody) k = 1;                                // soft tissue only (chest wall, arms)
+      else if ((a & kAnatLungs) && !(a & (kAnatHeart | kAnatMediastinum))) k = 2;  // lung fields
+      else if ((a & kAnatMediastinum) && !(a & kAnatLungs)) k = 3;   // mediastinum
+      if (k >= 0) {
+        sum[k] += img[i];
+        ++n[k];
+      }
+    }
+    ASSERT_GT(n[0] * n[1] * n[2] * n[3], 0);
+    EXPECT_LT(sum[2] / n[2] + 20, sum[3] / n[3]) << "lungs not darker than the mediastinum, film " << t;
+    EXPECT_LT(sum[0] / n[0] + 20, sum[1] / n[1]) << "background not darker than the body, film " << t;
+  }
+  EXPECT_EQ(lungs_ok, films);
+  EXPECT_EQ(body_ok, films);
+}
+
+TEST(Synth, PrevalenceWithinFifteenPercentOfNihForEverySeed) {
+  double worst = 0;
+  std::string worst_class;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    SynthOptions o;
+    o.n = 20000;
+    o.seed = seed;
+    SynthPlan plan = plan_synth(o);
+    std::array<int64_t, kNumClasses> pos{};
+    for (const auto& r : plan.records)
+      for (int c = 0; c < kNumClasses; ++c) pos[c] += r.meta.labels[c];
+    for (int c = 0; c < kNumClasses; ++c) {
+      const double nih = static_cast<double>(kReadmePositives.at(kClassNames[c])) / 112120.0;
+      const double err = std::fabs(static_cast<double>(pos[c]) / 20000.0 / nih - 1.0);
+      EXPECT_LT(err, 0.15) << kClassNames[c] << " seed " << seed;
+      if (err > worst) {
+        worst = err;
+        worst_class = kClassNames[c];
+      }
+    }
+  }
+  std::printf("largest relative prevalence error over 8 seeds at n = 20,000: %.1f%% (%s)\n", 100 * worst,
+              worst_class.c_str());
+}
+
+TEST(Synth, PrevalenceDemographicsAndSplitsFollowNih) {
+  SynthOptions o;
+  o.n = 20000;
+  o.seed = 1;
+  SynthPlan plan = plan_synth(o);
+  ASSERT_EQ(plan.records.size(), 20000u);
+  std::array<int64_t, kNumClasses> pos{};
+  int64_t male = 0, ap = 0;
+  std::map<int32_t, Split> split_of;
+  std::map<int32_t, int> images_of;
+  std::set<std::string> names;
+  for (const auto& r : plan.records) {
+    for (int c = 0; c < kNumClasses; ++c) pos[c] += r.meta.labels[c];
+    male += r.meta.sex == kSexMale;
+    ap += r.meta.view == kViewAP;
+    auto [it, fresh] = split_of.emplace(r.meta.patient_id, r.split);
+    EXPECT_EQ(it->second, r.split) << "patient " << r.meta.patient_id << " in two splits";
+    ++images_of[r.meta.patient_id];
+    EXPECT_TRUE(names.insert(r.meta.image_index).second) << r.meta.image_index;
+    EXPECT_GE(r.meta.age, 0);
+    EXPECT_LE(r.meta.age, 95);
+  }
+  for (int c = 0; c < kNumClasses; ++c) {
+    const double nih = static_cast<double>(kReadmePositives.at(kClassNames[c])) / 112120.0;
+    const double got = static_cast<double>(pos[c]) / 20000.0;
+    EXPECT_LT(std::fabs(got / nih - 1.0), 0.15) << kClassNames[c] << ": " << got << " vs NIH " << nih;
+  }
+  EXPECT_NEAR(static_cast<double>(male) / 20000.0, 63340.0 / 112120.0, 0.05);
+  EXPECT_NEAR(static_cast<double>(ap) / 20000.0, 44810.0 / 112120.0, 0.03);
+  // Patients: about NIH's images per patient (3.64) and single-image share (57 % of patients).
+  int singles = 0;
+  for (auto& [id, k] : images_of) singles += k == 1;
+  const double per_patient = 20000.0 / static_cast<double>(images_of.size());
+  EXPECT_NEAR(per_patient, 112120.0 / 30805.0, 0.4);
+  EXPECT_NEAR(static_cast<double>(singles) / static_cast<double>(images_of.size()), 17503.0 / 30805.0, 0.05);
+  // Splits by patient: 70/10/20 of patients.
+  std::array<int64_t, 3> per_split{};
+  for (auto& [id, s] : split_of) ++per_split[static_cast<size_t>(s)];
+  const double np = static_cast<double>(split_of.size());
+  EXPECT_NEAR(per_split[0] / np, 0.7, 0.01);
+  EXPECT_NEAR(per_split[1] / np, 0.1, 0.01);
+  EXPECT_NEAR(per_split[2] / np, 0.2, 0.01);
+}
+
+TEST(Synth, ShortcutSpecErrorsNameTheBadPart) {
+  auto message = [](const std::string& spec) {
+    try {
+      parse_shortcut_spec(spec);
+    } catch (const cxr::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("Pneumothorx:0.5").find("did you mean 'Pneumothorax'"), std::string::npos);
+  EXPECT_NE(message("pleural_thickening:0.5").find("'Pleural_Thickening'"), std::string::npos);
+  EXPECT_NE(message("Effusion:1.5").find("outside [0, 1]"), std::string::npos);
+  EXPECT_NE(message("Effusion:high").find("not a number"), std::string::npos);
+  EXPECT_NE(message("Effusion:0.5:top-lef").find("did you mean 'top-left'"), std::string::npos);
+  EXPECT_NE(message("Effusion").find("CLASS:P[:PLACE]"), std::string::npos);
+  ShortcutSpec s = parse_shortcut_spec("Mass:0.25:bottom-right");
+  EXPECT_EQ(kClassNames[s.cls], std::string("Mass"));
+  EXPECT_DOUBLE_EQ(s.probability, 0.25);
+  EXPECT_EQ(s.place, ShortcutPlace::kBottomRight);
+  EXPECT_EQ(parse_shortcut_spec("Mass:1").place, ShortcutPlace::kTopLeft);
+  SynthOptions o;
+  o.shortcuts = {"Mass:0.5:top", "Nodule:0.5:top"};
+  EXPECT_THROW(plan_synth(o), cxr::UserError);
+}
+
+// Renders and writes a 4,000-film pack at 64 px with two shortcuts, then checks, from the pack alone:
+// marker statistics, exact flags (glyph present <=> flag), masks vs labels, and the manifest.
+TEST_F(SynthTest, ShortcutsHaveThePromisedStatisticsAndExactFlags) {
+  SynthOptions o = options("sc", 4000, 64);
+  o.shortcuts = {"Effusion:0.8:top-right", "Nodule:0.5:left"};
+  SynthResult res = run_synth(o);
+  EXPECT_EQ(res.images, 4000);
+  EXPECT_GT(res.images_per_second, 0);
+  const int S = 64;
+  // Reference glyphs, drawn on a blank film.
+  std::vector<uint8_t> ref[2];
+  const ShortcutPlace places[2] = {ShortcutPlace::kTopRight, ShortcutPlace::kLeft};
+  for (int s = 0; s < 2; ++s) {
+    ref[s].assign(S * S, 0);
+    draw_shortcut_marker(ref[s].data(), S, places[s], s);
+  }
+  auto has_glyph = [&](const std::vector<uint8_t>& img, int s) {
+    PixelBox b = shortcut_marker_box(S, places[s]);
+    for (int y = b.y; y < b.y + b.h; ++y)
+      for (int x = b.x; x < b.x + b.w; ++x)
+        if (img[y * S + x] != ref[s][y * S + x]) return false;
+    return true;
+  };
+  const int cls[2] = {*class_index("Effusion"), *class_index("Nodule")};
+  const double P[2] = {0.8, 0.5};
+  std::array<std::array<int64_t, 4>, 2> train{}, test{};  // [pos, pos&marker, neg, neg&marker]
+  int64_t train_n = 0, test_n = 0;
+  std::array<int64_t, 2> train_marked{}, test_marked{};
+  std::vector<uint8_t> img(S * S);
+  std::vector<uint16_t> mask(S * S);
+  for (const std::string split : {"train", "val", "test"}) {
+    PackSplit ps((root_ / "sc").string(), split);
+    ASSERT_EQ(ps.shortcut().size(), static_cast<size_t>(ps.size()));
+    ASSERT_TRUE(ps.has_lesion_mask());
+    for (int64_t i = 0; i < ps.size(); ++i) {
+      const SampleMeta& m = ps.meta()[static_cast<size_t>(i)];
+      const uint8_t flag = ps.shortcut()[static_cast<size_t>(i)];
+      ps.read_image(i, img.data());
+      ps.read_lesion_mask(i, mask.data());
+      // Mask bits only for positive labels, and every positive has some.
+      uint16_t any = 0;
+      for (uint16_t v : mask) any |= v;
+      for (int c = 0; c < kNumClasses; ++c) EXPECT_EQ((any >> c & 1) != 0, m.labels[c] != 0) << m.image_index << " " << kClassNames[c];
+      for (int s = 0; s < 2; ++s) {
+        const bool on = flag >> s & 1;
+        EXPECT_EQ(has_glyph(img, s), on) << m.image_index << " spec " << s;
+        if (on) {  // the marker's pixels are never lesion pixels
+          PixelBox b = shortcut_marker_box(S, places[s]);
+          for (int y = b.y; y < b.y + b.h; ++y)
+            for (int x = b.x; x < b.x + b.w; ++x) EXPECT_EQ(mask[y * S + x], 0) << m.image_index;
+        }
+        if (split == "val") {
+          if (!m.labels[cls[s]]) {
+            EXPECT_FALSE(on) << "marker on a negative val film";
+          }
+          continue;
+        }
+        auto& t = split == "train" ? train[s] : test[s];
+        const bool pos = m.labels[cls[s]] != 0;
+        t[pos ? 0 : 2] += 1;
+        t[pos ? 1 : 3] += on;
+      }
+      if (split == "train") {
+        ++train_n;
+        for (int s = 0; s < 2; ++s) train_marked[s] += flag >> s & 1;
+      } else if (split == "test") {
+        ++test_n;
+        for (int s = 0; s < 2; ++s) test_marked[s] += flag >> s & 1;
+      }
+    }
+  }
+  for (int s = 0; s < 2; ++s) {
+    SCOPED_TRACE(o.shortcuts[s]);
+    // Train: P(marker | positive) = P (binomial), P(marker | negative) = 0 exactly.
+    ASSERT_GT(train[s][0], 50);
+    EXPECT_LT(std::fabs(binomial_z(train[s][1], train[s][0], P[s])), 4.0);
+    EXPECT_EQ(train[s][3], 0);
+    // Test: marker rate = the train marker rate, and independent of the class (two-proportion z).
+    const double q = static_cast<double>(train_marked[s]) / static_cast<double>(train_n);
+    EXPECT_LT(std::fabs(binomial_z(test_marked[s], test_n, q)), 4.0);
+    const double p1 = double(test[s][1]) / double(test[s][0]), p0 = double(test[s][3]) / double(test[s][2]);
+    const double pp = double(test[s][1] + test[s][3]) / double(test[s][0] + test[s][2]);
+    const double z = (p1 - p0) / std::sqrt(pp * (1 - pp) * (1.0 / double(test[s][0]) + 1.0 / double(test[s][2])));
+    EXPECT_LT(std::fabs(z), 3.29) << "marker depends on the class in test (p < 0.001)";
+    EXPECT_GT(test[s][1], 0);  // positives do get markers in test
+  }
+  const std::string manifest = cxr::read_text_file(root_ / "sc" / "manifest.json");
+  for (const char* key : {"\"source\": \"phantom\"", "\"generator\"", "\"shortcuts\"", "\"nih_statistics\"",
+                          "Effusion:0.8:top-right", "\"lesions\""})
+    EXPECT_NE(manifest.find(key), std::string::npos) << key;
+}
+
+TEST_F(SynthTest, SameSeedSameBytesWhateverTheThreadCount) {
+  SynthOptions a = options("a", 300, 64), b = options("b", 300, 64), c = options("c", 300, 64);
+  a.jobs = 1;
+  b.jobs = 2;
+  c.seed = 8;
+  a.shortcuts = b.shortcuts = c.shortcuts = {"Atelectasis:0.7"};
+  run_synth(a);
+  run_synth(b);
+  run_synth(c);
+  int compared = 0, differ = 0;
+  for (const auto& e : fs::directory_iterator(root_ / "a")) {
+    if (e.path().extension() != ".h5") continue;
+    const std::string bytes = cxr::read_text_file(e.path());
+    EXPECT_EQ(bytes, cxr::read_text_file(root_ / "b" / e.path().filename())) << e.path();
+    if (fs::exists(root_ / "c" / e.path().filename()))
+      differ += bytes != cxr::read_text_file(root_ / "c" / e.path().filename());
+    ++compared;
+  }
+  EXPECT_GE(compared, 3);
+  EXPECT_GE(differ, 1);
+  EXPECT_EQ(cxr::read_text_file(root_ / "a" / "manifest.json"), cxr::read_text_file(root_ / "b" / "manifest.json"));
+}
+
+TEST_F(SynthTest, ExistingOutputIsNeverOverwrittenWithoutFlag) {
+  fs::create_directories(root_ / "keep");
+  cxr::atomic_write_file(root_ / "keep" / "precious.txt", "data");
+  SynthOptions o = options("keep", 20, 64);
+  EXPECT_THROW(run_synth(o), cxr::UserError);
+  EXPECT_EQ(cxr::read_text_file(root_ / "keep" / "precious.txt"), "data");
+  o.overwrite = true;
+  run_synth(o);
+  EXPECT_FALSE(fs::exists(root_ / "keep" / "precious.txt"));
+  EXPECT_TRUE(fs::exists(root_ / "keep" / "manifest.json"));
+}
+
+TEST_F(SynthTest, GalleryIsWritten) {
+  const std::string png = (root_ / "g.png").string();
+  render_gallery(png, 96, 1);
+  cv::Mat g = cv::imread(png, cv::IMREAD_COLOR);
+  EXPECT_EQ(g.cols, 4 * 96);
+  EXPECT_EQ(g.rows, 4 * 96);
+}
