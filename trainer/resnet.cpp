@@ -1,0 +1,178 @@
+// ResNet-18/34/50 (see resnet.h). Mirrors torchvision/models/resnet.py module for module, so that
+// every registered name, shape and initialisation rule matches torchvision's.
+#include "trainer/resnet.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+
+namespace cxr::trainer {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Conv2d conv3x3(int in, int out, int stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, /*kernel_size=*/3).stride(stride).padding(1).bias(false));
+}
+
+nn::Conv2d conv1x1(int in, int out, int stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, /*kernel_size=*/1).stride(stride).bias(false));
+}
+
+// torchvision projects the shortcut with a strided 1x1 conv + BN whenever the block changes the
+// resolution or the channel count; otherwise the input is added unchanged and nothing is registered.
+nn::Sequential make_downsample(int in, int out, int stride) {
+  if (stride == 1 && in == out) return nullptr;
+  return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+}
+
+// Blocks per stage (torchvision's `layers`).
+std::array<int, 4> stage_blocks(int depth) {
+  switch (depth) {
+    case 18: return {2, 2, 2, 2};
+    case 34: return {3, 4, 6, 3};
+    case 50: return {3, 4, 6, 3};
+    default:
+      throw UserError("unsupported ResNet depth " + std::to_string(depth),
+                      "use model.depth 18, 34 or 50");
+  }
+}
+
+void check_options(const ResNetOptions& o) {
+  stage_blocks(o.depth);
+  if (o.in_channels < 1)
+    throw UserError("ResNet in_channels must be positive, got " + std::to_string(o.in_channels),
+                    "use 1 for grey images or 3 for RGB");
+  if (o.num_classes < 1)
+    throw UserError("ResNet num_classes must be positive, got " + std::to_string(o.num_classes));
+  if (!(o.width > 0) || !std::isfinite(o.width))
+    throw UserError("ResNet width must be a positive number, got " + std::to_string(o.width),
+                    "use 1.0 for the torchvision sizes, smaller values (e.g. 0.25) for fast tests");
+}
+
+template <typename Block>
+nn::Sequential make_stage(int& in_planes, int planes, int blocks, int stride) {
+  nn::Sequential stage;
+  stage->push_back(Block(in_planes, planes, stride));
+  in_planes = planes * Block::Impl::kExpansion;
+  for (int i = 1; i < blocks; ++i) stage->push_back(Block(in_planes, planes, /*stride=*/1));
+  return stage;
+}
+
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride)
+    : conv1(conv3x3(in_planes, planes, stride)),
+      conv2(conv3x3(planes, planes, /*stride=*/1)),
+      bn1(planes),
+      bn2(planes),
+      downsample(make_downsample(in_planes, planes * kExpansion, stride)) {
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("conv2", conv2);
+  register_module("bn2", bn2);
+  if (downsample) register_module("downsample", downsample);
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  // In-place ReLU after BN is safe for autograd (BN's backward keeps its input, not its output) and
+  // saves one activation per block, as torchvision's inplace=True does.
+  torch::Tensor out = bn1(conv1(x)).relu_();
+  out = bn2(conv2(out));
+  out += downsample ? downsample->forward(x) : x;
+  return out.relu_();
+}
+
+BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride)
+    : conv1(conv1x1(in_planes, planes, /*stride=*/1)),
+      conv2(conv3x3(planes, planes, stride)),  // v1.5: the stride sits here, not on conv1
+      conv3(conv1x1(planes, planes * kExpansion, /*stride=*/1)),
+      bn1(planes),
+      bn2(planes),
+      bn3(planes * kExpansion),
+      downsample(make_downsample(in_planes, planes * kExpansion, stride)) {
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("conv2", conv2);
+  register_module("bn2", bn2);
+  register_module("conv3", conv3);
+  register_module("bn3", bn3);
+  if (downsample) register_module("downsample", downsample);
+}
+
+torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
+  torch::Tensor out = bn1(conv1(x)).relu_();
+  out = bn2(conv2(out)).relu_();
+  out = bn3(conv3(out));
+  out += downsample ? downsample->forward(x) : x;
+  return out.relu_();
+}
+
+ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
+  check_options(options);
+  const int base = std::max(1, static_cast<int>(std::lround(64 * options.width)));
+  const bool bottleneck = options.depth >= 50;
+  const std::array<int, 4> blocks = stage_blocks(options.depth);
+
+  conv1 = nn::Conv2d(nn::Conv2dOptions(options.in_channels, base, /*kernel_size=*/7)
+                         .stride(2).padding(3).bias(false));
+  bn1 = nn::BatchNorm2d(base);
+  maxpool = nn::MaxPool2d(nn::MaxPool2dOptions(/*kernel_size=*/3).stride(2).padding(1));
+  int in_planes = base;
+  nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
+  for (int s = 0; s < 4; ++s) {
+    const int planes = base << s;
+    const int stride = s == 0 ? 1 : 2;
+    *layers[s] = bottleneck ? make_stage<Bottleneck>(in_planes, planes, blocks[s], stride)
+                            : make_stage<BasicBlock>(in_planes, planes, blocks[s], stride);
+  }
+  num_features_ = in_planes;
+  avgpool = nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1));
+  fc = nn::Linear(in_planes, options.num_classes);
+
+  // Registration order is torchvision's, so state_dict-style listings come out in the same order.
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("maxpool", maxpool);
+  register_module("layer1", layer1);
+  register_module("layer2", layer2);
+  register_module("layer3", layer3);
+  register_module("layer4", layer4);
+  register_module("avgpool", avgpool);
+  register_module("fc", fc);
+
+  for (const auto& m : modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, /*a=*/0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+  // Each residual branch then starts as zero, so every block begins as the identity (Goyal et al.).
+  if (options.zero_init_residual) {
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto* block = m->as<Bottleneck>()) nn::init::zeros_(block->bn3->weight);
+      if (auto* block = m->as<BasicBlock>()) nn::init::zeros_(block->bn2->weight);
+    }
+  }
+}
+
+torch::Tensor ResNetImpl::forward_features(torch::Tensor x) {
+  x = maxpool(bn1(conv1(x)).relu_());
+  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  return fc(torch::flatten(avgpool(forward_features(x)), /*start_dim=*/1));
+}
+
+ResNet make_resnet(const ResNetOptions& options) { return ResNet(options); }
+
+}  // namespace cxr::trainer

@@ -1,0 +1,75 @@
+// ResNet-18/34/50 in torchvision's v1.5 layout (stride on the 3x3 conv of a Bottleneck), with
+// torchvision's parameter and buffer names (conv1, bn1, layer1.0.downsample.0, ..., fc) so state dicts
+// map 1:1 to torchvision.models.resnet{18,34,50}. Input [B,in_channels,H,W], logits [B,num_classes];
+// the feature map is downsampled 32x (H=224 -> 7).
+#pragma once
+
+#include <torch/nn.h>
+
+#include <cstdint>
+
+namespace cxr::trainer {
+
+struct ResNetOptions {
+  int depth = 50;                   // 18, 34 or 50
+  int in_channels = 1;              // 1 for grey radiographs, 3 for torchvision's RGB models
+  int num_classes = 14;             // the 14 NIH ChestX-ray14 labels
+  double width = 1.0;               // scales the base width 64 (and every stage); 1.0 = torchvision
+  bool zero_init_residual = false;  // last BN of each block starts at weight 0 (torchvision's option)
+};
+
+// conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the (possibly projected) input. ResNet-18/34.
+struct BasicBlockImpl : torch::nn::Module {
+  static constexpr int kExpansion = 1;
+  BasicBlockImpl(int in_planes, int planes, int stride);
+  torch::Tensor forward(torch::Tensor x);
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential downsample{nullptr};  // 1x1 conv + BN; registered only when shapes change
+};
+TORCH_MODULE(BasicBlock);
+
+// 1x1 reduce -> 3x3(stride) -> 1x1 expand (x4), each with BN, plus the input. ResNet-50.
+struct BottleneckImpl : torch::nn::Module {
+  static constexpr int kExpansion = 4;
+  BottleneckImpl(int in_planes, int planes, int stride);
+  torch::Tensor forward(torch::Tensor x);
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+struct ResNetImpl : torch::nn::Module {
+  // Throws UserError for an unsupported depth or a non-positive size. Initialises as torchvision does:
+  // convs Kaiming-normal (fan_out, ReLU), BN weight 1 / bias 0, fc keeps Linear's default.
+  explicit ResNetImpl(const ResNetOptions& options);
+
+  // [B,in_channels,H,W] -> last conv feature map [B,num_features(),ceil(H/32),ceil(W/32)], after the
+  // final ReLU: the activations Grad-CAM weights.
+  torch::Tensor forward_features(torch::Tensor x);
+  // [B,in_channels,H,W] -> logits [B,num_classes] (global average pool of the features, then fc).
+  torch::Tensor forward(torch::Tensor x);
+
+  const ResNetOptions& options() const { return options_; }
+  int64_t num_features() const { return num_features_; }  // channels of forward_features' output
+
+  torch::nn::Conv2d conv1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  torch::nn::MaxPool2d maxpool{nullptr};
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
+  torch::nn::Linear fc{nullptr};
+
+ private:
+  ResNetOptions options_;
+  int64_t num_features_ = 0;
+};
+TORCH_MODULE(ResNet);
+
+// The checked factory the rest of cxrtrain uses; same as ResNet(options).
+ResNet make_resnet(const ResNetOptions& options);
+
+}  // namespace cxr::trainer
