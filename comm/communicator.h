@@ -1,8 +1,9 @@
 // The collective-communication interface every distributed part of cxrtrain talks to. Backends:
-// MpiCommunicator (CPU tensors over MPI) and LocalCommunicator (world size 1, no MPI); callers never
-// know which they have. Every collective must be called by every rank of the communicator, in the same
-// order. Tensor arguments are CPU tensors, contiguous, of dtype float32/float64/int64/int32/uint8;
-// anything else is rejected with std::invalid_argument on the calling rank before any communication.
+// MpiCommunicator (CPU tensors over MPI), LocalCommunicator (world size 1, no MPI) and, in CUDA builds,
+// NcclCommunicator (CUDA tensors; see nccl_communicator.h); callers never know which they have. Every
+// collective must be called by every rank of the communicator, in the same order. Tensor arguments are
+// CPU tensors (CUDA tensors on its device for NCCL), contiguous, of dtype float32/float64/int64/int32/
+// uint8; anything else is rejected with std::invalid_argument on the calling rank before communicating.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -14,12 +15,16 @@
 namespace cxr::comm {
 
 // A collective in flight. wait() blocks until it is complete (and throws if it failed); the tensor it
-// works on must not be read or written before that. Destroying an unfinished Work waits for it.
+// works on must not be read or written before that. Destroying an unfinished Work waits for it. For CUDA
+// tensors (NCCL) "complete" is stream-ordered: wait() makes the current CUDA stream wait for the
+// collective, without blocking the host.
 class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
-  // True once complete (then wait() returns at once). Polling also drives progress in MPI backends.
+  // The test/progress call: true once complete (then wait() returns at once), never blocks. Open MPI
+  // advances non-blocking collectives only inside MPI calls, so callers overlapping communication with
+  // compute poll this (MPI_Test) now and then; GradientSynchronizer does so from its autograd hooks.
   virtual bool is_completed() = 0;
 };
 

@@ -22,15 +22,15 @@ std::string error_text(int code) {
   return text;
 }
 
-// "/long/path/cxrtrain/comm/x.cpp" -> "comm/x.cpp": short enough to read in a log line.
-std::string_view short_path(std::string_view file) {
-  auto last = file.rfind('/');
-  if (last == std::string_view::npos || last == 0) return file;
-  auto before = file.rfind('/', last - 1);
-  return before == std::string_view::npos ? file : file.substr(before + 1);
-}
-
 }  // namespace
+
+std::string short_source_path(const char* file) {
+  std::string_view path(file);
+  auto last = path.rfind('/');
+  if (last == std::string_view::npos || last == 0) return std::string(path);
+  auto before = path.rfind('/', last - 1);
+  return std::string(before == std::string_view::npos ? path : path.substr(before + 1));
+}
 
 std::string host_name() {
   char buf[256] = {};
@@ -51,7 +51,7 @@ std::string rank_tag() {
 
 void throw_mpi_error(int code, const char* expr, const char* file, int line) {
   throw MpiError(std::string(expr) + " failed on " + rank_tag() + " (host " + host_name() + ") at " +
-                     std::string(short_path(file)) + ":" + std::to_string(line) + ": " + error_text(code),
+                     short_source_path(file) + ":" + std::to_string(line) + ": " + error_text(code),
                  code);
 }
 

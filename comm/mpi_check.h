@@ -28,6 +28,9 @@ inline void mpi_check(int code, const char* expr, const char* file, int line) {
 // "rank 3" of MPI_COMM_WORLD when MPI is running, "rank ?" otherwise; used in every comm error.
 std::string rank_tag();
 std::string host_name();
+// "/long/path/cxrtrain/comm/x.cpp" -> "comm/x.cpp": short enough to read in a log line. Shared by the
+// MPI, NCCL and CUDA checks.
+std::string short_source_path(const char* file);
 
 }  // namespace cxr::comm
 

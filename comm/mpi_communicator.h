@@ -36,13 +36,15 @@ class MpiCommunicator final : public Communicator {
 
   MPI_Comm handle() const { return comm_; }  // for backends bootstrapped over MPI (NCCL)
 
+  // Gathers every rank's shape and dtype of `t` (its data is not touched, so it may live on any device);
+  // throws on every rank if they are inconsistent. Returns each rank's d0. `equal_rows` also requires
+  // every d0 to be equal. Used by the gathers here and by the NCCL backend's.
+  std::vector<int64_t> gather_shapes(const at::Tensor& t, bool equal_rows, const char* op);
+
  private:
   struct Adopt {};
   MpiCommunicator(MPI_Comm owned, Adopt);  // takes ownership of an already-made communicator
   void all_reduce(at::Tensor& t, MPI_Op op, const char* name);
-  // Gathers every rank's shape and dtype; throws on every rank if they are inconsistent. Returns
-  // each rank's d0. `equal_rows` also requires every d0 to be equal.
-  std::vector<int64_t> gather_shapes(const at::Tensor& t, bool equal_rows, const char* op);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;

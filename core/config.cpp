@@ -32,8 +32,27 @@ void for_each_field(Config& c, F&& f) {
   f("loader.workers", c.loader.workers);
   f("loader.prefetch", c.loader.prefetch);
   f("loader.tail", c.loader.tail);
+  f("model.depth", c.model.depth);
+  f("model.width", c.model.width);
+  f("model.in_channels", c.model.in_channels);
+  f("model.zero_init_residual", c.model.zero_init_residual);
   f("train.global_batch", c.train.global_batch);
   f("train.epochs", c.train.epochs);
+  f("train.max_steps", c.train.max_steps);
+  f("train.lr", c.train.lr);
+  f("train.weight_decay", c.train.weight_decay);
+  f("train.schedule", c.train.schedule);
+  f("train.warmup_steps", c.train.warmup_steps);
+  f("train.pos_weight", c.train.pos_weight);
+  f("train.grad_clip", c.train.grad_clip);
+  f("train.precision", c.train.precision);
+  f("train.channels_last", c.train.channels_last);
+  f("train.bucket_mb", c.train.bucket_mb);
+  f("train.backend", c.train.backend);
+  f("train.device", c.train.device);
+  f("train.threads", c.train.threads);
+  f("train.checkpoint_every", c.train.checkpoint_every);
+  f("train.evaluate", c.train.evaluate);
   f("log.interval", c.log.interval);
   f("log.all_ranks", c.log.all_ranks);
 }
@@ -136,6 +155,28 @@ void validate(const Config& c) {
   if (c.loader.tail != "drop" && c.loader.tail != "pad") fail("loader.tail", "must be 'drop' or 'pad'");
   if (c.train.global_batch < 1) fail("train.global_batch", "must be >= 1");
   if (c.train.epochs < 1) fail("train.epochs", "must be >= 1");
+  if (c.train.max_steps < 0) fail("train.max_steps", "must be >= 0");
+  if (!(c.train.lr > 0)) fail("train.lr", "must be > 0");
+  if (c.train.weight_decay < 0) fail("train.weight_decay", "must be >= 0");
+  auto one_of = [&](const std::string& key, const std::string& v, std::initializer_list<const char*> ok) {
+    for (const char* o : ok)
+      if (v == o) return;
+    std::vector<std::string> names(ok.begin(), ok.end());
+    fail(key, "is '" + v + "'; must be one of: " + join(names, ", "));
+  };
+  one_of("train.schedule", c.train.schedule, {"constant", "cosine"});
+  one_of("train.pos_weight", c.train.pos_weight, {"none", "balanced"});
+  one_of("train.precision", c.train.precision, {"fp32", "bf16"});
+  one_of("train.backend", c.train.backend, {"auto", "mpi", "nccl"});
+  one_of("train.device", c.train.device, {"auto", "cpu", "cuda"});
+  if (c.train.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
+  if (c.train.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
+  if (!(c.train.bucket_mb > 0)) fail("train.bucket_mb", "must be > 0");
+  if (c.train.threads < 0) fail("train.threads", "must be >= 0");
+  if (c.train.checkpoint_every < 0) fail("train.checkpoint_every", "must be >= 0");
+  if (c.model.depth != 18 && c.model.depth != 34 && c.model.depth != 50) fail("model.depth", "must be 18, 34 or 50");
+  if (!(c.model.width > 0)) fail("model.width", "must be > 0");
+  if (c.model.in_channels != 1 && c.model.in_channels != 3) fail("model.in_channels", "must be 1 or 3");
   if (c.log.interval < 1) fail("log.interval", "must be >= 1");
 }
 

@@ -26,9 +26,31 @@ struct LoaderConfig {
   std::string tail = "drop";         // training sampler: drop | pad (see data/sampler.h)
 };
 
+struct ModelConfig {
+  int depth = 50;                    // ResNet-18/34/50
+  double width = 1.0;                // channel multiplier (1 = torchvision's ResNet)
+  int in_channels = 1;               // 1 (grey) or 3 (grey replicated, for ImageNet-shaped models)
+  bool zero_init_residual = false;   // last BN of each block starts at 0
+};
+
 struct TrainConfig {
   int global_batch = 32;             // summed over ranks; per-rank batch = global_batch / world size
   int epochs = 1;
+  int64_t max_steps = 0;             // stop after this many optimiser steps (0 = run all epochs)
+  double lr = 1e-3;                  // Adam; the reference study used a fixed rate
+  double weight_decay = 0.0;
+  std::string schedule = "constant"; // constant | cosine (after warmup)
+  int64_t warmup_steps = 0;
+  std::string pos_weight = "none";   // none | balanced (negatives/positives per class, from train)
+  double grad_clip = 0.0;            // max global L2 norm; 0 = off
+  std::string precision = "fp32";    // fp32 | bf16 (autocast; CUDA only)
+  bool channels_last = false;        // CUDA only
+  double bucket_mb = 25.0;           // gradient all-reduce bucket size
+  std::string backend = "auto";      // auto | mpi | nccl (auto: NCCL for CUDA, MPI otherwise)
+  std::string device = "auto";       // auto | cpu | cuda
+  int threads = 0;                   // torch CPU threads per rank; 0 = cores / ranks on the node
+  int64_t checkpoint_every = 0;      // steps between checkpoints (0 = once per epoch only)
+  bool evaluate = true;              // validation macro AUROC after each epoch (picks best.pt)
 };
 
 struct LogConfig {
@@ -41,6 +63,7 @@ struct Config {
   std::string run_dir = "runs/default";
   DataConfig data;
   LoaderConfig loader;
+  ModelConfig model;
   TrainConfig train;
   LogConfig log;
 };

@@ -1,6 +1,7 @@
 // Logger set-up (see log.h). Logs go to stderr so stdout stays clean for reports and JSON.
 #include "core/log.h"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <algorithm>
@@ -8,15 +9,33 @@
 
 namespace cxr {
 
+namespace {
+
+// The line pattern with this process's rank tag; part of the logger's global state.
+std::string& pattern() {
+  static std::string p = "[%H:%M:%S.%e] [rank 0/1] [%l] %v";
+  return p;
+}
+
+}  // namespace
+
 void init_logging(const LogOptions& options) {
   spdlog::drop("cxrtrain");  // tests may initialise more than once
   auto logger = spdlog::stderr_color_mt("cxrtrain");
   std::string rank_tag = "rank " + std::to_string(options.rank) + "/" + std::to_string(options.world_size);
+  pattern() = "[%H:%M:%S.%e] [" + rank_tag + "] [%l] %v";
   logger->set_pattern("[%H:%M:%S.%e] [" + rank_tag + "] [%^%l%$] %v");
   bool quiet = options.rank != 0 && !options.all_ranks;
   logger->set_level(quiet ? std::max(options.level, spdlog::level::warn) : options.level);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+}
+
+void add_log_file(const std::string& path) {
+  auto logger = spdlog::default_logger();
+  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  sink->set_pattern(pattern());
+  logger->sinks().push_back(sink);
 }
 
 }  // namespace cxr

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
+
 namespace cxr {
 
 struct LogOptions {
@@ -14,5 +16,7 @@ struct LogOptions {
 };
 
 void init_logging(const LogOptions& options);
+// Also writes every log line to `path` (appending), e.g. the run directory's train.log.
+void add_log_file(const std::string& path);
 
 }  // namespace cxr

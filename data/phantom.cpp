@@ -892,7 +892,7 @@ PhantomParams default_phantom_params() {
   L[4] = knobs(0.03f, 0.16f, 0.80f, 1.00f);           // Effusion
   L[5] = knobs(0.04f, 0.07f, 0.18f, 0.30f);           // Emphysema
   L[6] = knobs(0.018f, 0.03f, 0.30f, 0.45f);          // Fibrosis
-  L[7] = knobs(0.045f, 0.065f, 0.45f, 0.70f);         // Hernia
+  L[7] = knobs(0.06f, 0.09f, 0.60f, 0.90f);           // Hernia
   L[8] = knobs(0.05f, 0.10f, 0.12f, 0.22f, 1, 3);     // Infiltration
   L[9] = knobs(0.028f, 0.06f, 0.35f, 0.60f);          // Mass
   L[10] = knobs(0.008f, 0.016f, 0.14f, 0.28f, 1, 2);  // Nodule

@@ -23,6 +23,7 @@ void register_probe(CLI::App& app, Context&) {
   cmd->add_option("--size", o->image_size, "Input side in pixels")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
   cmd->add_option("--seconds", o->seconds, "Training budget (wall clock)")->capture_default_str();
+  cmd->add_option("--steps", o->max_steps, "Stop after this many steps too (0 = time only)")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();
   cmd->add_option("--width", o->width, "Channels of the first conv block")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();

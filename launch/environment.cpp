@@ -47,6 +47,19 @@ LaunchEnv detect_launch() {
   return e;
 }
 
+FaultInjection fault_injection() {
+  FaultInjection f;
+  const char* v = std::getenv("CXR_INJECT_FAULT");
+  if (!v || !*v) return f;
+  std::string s(v);
+  auto a = s.find(':'), b = s.rfind(':');
+  if (a == std::string::npos || a == b) return f;
+  f.kind = s.substr(0, a);
+  f.step = std::stoll(s.substr(a + 1, b - a - 1));
+  f.rank = std::stoi(s.substr(b + 1));
+  return f;
+}
+
 int default_threads_per_rank(const LaunchEnv& env) {
   int omp = env_int("OMP_NUM_THREADS", 0);
   if (omp > 0) return omp;

@@ -2,6 +2,7 @@
 // CPU thread defaults for each rank.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace cxr::launch {
@@ -15,6 +16,14 @@ struct LaunchEnv {
 };
 
 LaunchEnv detect_launch();
+
+// CXR_INJECT_FAULT="KIND:STEP:RANK" (KIND nan|throw) for the fault-tolerance tests; kind "" = none.
+struct FaultInjection {
+  std::string kind;
+  int64_t step = -1;
+  int rank = -1;
+};
+FaultInjection fault_injection();
 
 // Threads per rank: OMP_NUM_THREADS if set, else cores / ranks-on-this-node (at least 1).
 int default_threads_per_rank(const LaunchEnv& env);

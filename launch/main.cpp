@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cxr::launch::register_info(app, ctx);
   cxr::launch::register_bench(app, ctx);
   cxr::launch::register_probe(app, ctx);
+  cxr::launch::register_train(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -46,7 +46,8 @@ ProbeResult run_probe(const ProbeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   model->train();
-  for (int64_t epoch = 0; elapsed() < o.seconds; ++epoch) {
+  auto done = [&] { return elapsed() >= o.seconds || (o.max_steps > 0 && r.steps >= o.max_steps); };
+  for (int64_t epoch = 0; !done(); ++epoch) {
     train_loader.start_epoch(epoch);
     while (auto batch = train_loader.next()) {
       optim.zero_grad();
@@ -58,7 +59,7 @@ ProbeResult run_probe(const ProbeOptions& o) {
       if (r.steps % 50 == 0 && o.progress)
         spdlog::info("probe step {} epoch {} loss {:.4f} {:.0f} img/s", r.steps, epoch, loss.item<float>(),
                      double(r.images) / elapsed());
-      if (elapsed() >= o.seconds) break;
+      if (done()) break;
     }
   }
   r.train_seconds = elapsed();

@@ -14,14 +14,16 @@ struct ProbeOptions {
   std::string pack;
   std::string train_split = "train";
   std::string eval_split = "test";
-  int image_size = 128;       // input side (the loader area-resizes the pack images)
+  int image_size = 0;         // input side; 0 = the pack's (otherwise the loader area-resizes)
   int batch = 64;
-  double seconds = 60;        // training budget
-  double lr = 2e-3;
+  double seconds = 60;        // training budget (wall clock)
+  int64_t max_steps = 0;      // also stop after this many steps (0 = no limit); a step budget makes
+                              // the result independent of machine speed, as tests need
+  double lr = 3e-3;
   int width = 16;             // channels of the first block
   uint64_t seed = 0;
   int threads = 0;            // torch intra-op threads; 0 = leave as is
-  int workers = 1;            // loader threads
+  int workers = 1;            // loader threads (1 keeps the batch order, so results, reproducible)
   bool progress = true;
 };
 

@@ -11,6 +11,7 @@
 #include "comm/mpi_check.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_runtime.h"
+#include "comm/nccl_communicator.h"
 
 namespace cxr::comm {
 namespace {
@@ -281,6 +282,16 @@ TEST(MpiCheck, MessageNamesCallLocationRankHostAndMpiText) {
     EXPECT_NE(what.find("truncated"), std::string::npos) << what;
   }
   EXPECT_NO_THROW(MPI_CHECK(MPI_SUCCESS));
+}
+
+TEST(NcclFactory, WithoutTheBackendSaysHowToGetIt) {
+  if (nccl_backend_available()) GTEST_SKIP() << "built with the NCCL backend";
+  try {
+    make_nccl_communicator(MPI_COMM_WORLD, /*device=*/0);
+    FAIL() << "make_nccl_communicator returned without the NCCL backend";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("HINT: rebuild with -DCXR_WITH_NCCL=ON"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,384 @@
+// The training loop (see train_loop.h). Collective order is identical on every rank: the per-step
+// finite-loss check, the bucketed gradient all-reduce, the interval loss average, buffer averaging
+// and the validation gather happen at the same steps everywhere, and nothing rank-dependent wraps them.
+#include "trainer/train_loop.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "comm/communicator.h"
+#include "comm/gradient_sync.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "data/classes.h"
+#include "data/loader.h"
+#include "data/preprocess.h"
+#include "eval/auroc.h"
+#include "trainer/checkpoint.h"
+#include "trainer/resnet.h"
+#include "trainer/schedule.h"
+#include "trainer/step_timer.h"
+#include "trainer/torchvision_export.h"
+
+namespace cxr::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+torch::Device pick_device(const Config& cfg, const TrainEnv& env) {
+  const bool cuda = torch::cuda::is_available();
+  if (cfg.train.device == "cuda" && !cuda)
+    throw UserError("train.device is 'cuda' but this LibTorch sees no CUDA device",
+                    "use train.device=cpu, or a CUDA build of LibTorch on a GPU node");
+  if (cfg.train.device == "cpu" || !cuda) return torch::Device(torch::kCPU);
+  const int n = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
+}
+
+// Per-class negatives/positives over the train split (the usual "balanced" BCE weighting).
+torch::Tensor balanced_pos_weight(const data::PackSplit& split) {
+  std::vector<float> w(data::kNumClasses);
+  for (int c = 0; c < data::kNumClasses; ++c) {
+    int64_t pos = 0;
+    for (const auto& m : split.meta()) pos += m.labels[c];
+    const int64_t neg = split.size() - pos;
+    w[c] = pos > 0 ? static_cast<float>(neg) / static_cast<float>(pos) : 1.0f;
+  }
+  return torch::tensor(w);
+}
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// metrics.jsonl: deterministic content only (no timings), so equal runs give equal files. On resume
+// the lines past the checkpoint's step are dropped, so a resumed run's file equals a straight one's.
+class MetricsLog {
+ public:
+  MetricsLog(const fs::path& path, int64_t keep_up_to_step, bool enabled) : path_(path), enabled_(enabled) {
+    if (!enabled_) return;
+    std::string kept;
+    if (fs::exists(path_)) {
+      std::ifstream in(path_);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        if (json::parse(line).value("step", int64_t{0}) <= keep_up_to_step) kept += line + "\n";
+      }
+    }
+    atomic_write_file(path_, kept);
+    out_.open(path_, std::ios::app);
+  }
+  void write(const json& j) {
+    if (!enabled_) return;
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  fs::path path_;
+  bool enabled_;
+  std::ofstream out_;
+};
+
+struct Validation {
+  std::vector<std::optional<double>> per_class;
+  std::optional<double> macro;
+  int64_t images = 0;
+};
+
+// Every rank scores its Pad-sampled slice; (row, probabilities) of valid rows are gathered to all
+// ranks (one collective); rank 0's result is the one that matters, all ranks compute the same.
+Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& world, torch::Device device,
+                    const data::PackSplit& split) {
+  model->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> rows;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    auto p = torch::sigmoid(model->forward(batch->images.to(device))).to(torch::kCPU, torch::kDouble);
+    auto idx = batch->index.to(torch::kDouble).unsqueeze(1);
+    auto keep = batch->valid.nonzero().squeeze(1);
+    rows.push_back(torch::cat({idx, p}, 1).index_select(0, keep));
+  }
+  model->train();
+  auto local = rows.empty() ? torch::zeros({0, 1 + data::kNumClasses}, torch::kDouble) : torch::cat(rows, 0).contiguous();
+  auto all = world.all_gatherv(local);
+  Validation v;
+  v.images = all.size(0);
+  if (v.images != split.size())
+    throw std::logic_error("validation scored " + std::to_string(v.images) + " rows of " + std::to_string(split.size()));
+  std::vector<float> scores(static_cast<size_t>(split.size()) * data::kNumClasses);
+  std::vector<uint8_t> labels(scores.size());
+  auto acc = all.accessor<double, 2>();
+  for (int64_t i = 0; i < all.size(0); ++i) {
+    const auto row = static_cast<size_t>(acc[i][0]);
+    for (int c = 0; c < data::kNumClasses; ++c) {
+      scores[row * data::kNumClasses + c] = static_cast<float>(acc[i][1 + c]);
+      labels[row * data::kNumClasses + c] = split.meta()[row].labels[static_cast<size_t>(c)];
+    }
+  }
+  auto a = eval::auroc_per_class(scores, labels, data::kNumClasses);
+  v.per_class = a.per_class;
+  v.macro = a.macro;
+  return v;
+}
+
+std::string first_non_finite(torch::nn::Module& model) {
+  for (const auto& p : model.named_parameters()) {
+    if (p.value().grad().defined() && !torch::isfinite(p.value().grad()).all().item<bool>())
+      return "grad of " + p.key();
+  }
+  return "";
+}
+
+}  // namespace
+
+TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv& env) {
+  const int rank = world.rank(), world_size = world.size();
+  if (cfg.train.global_batch % world_size != 0) {
+    throw UserError("train.global_batch " + std::to_string(cfg.train.global_batch) + " is not divisible by the " +
+                        std::to_string(world_size) + " ranks",
+                    "per-rank batch = global_batch / ranks; pick a multiple of the rank count");
+  }
+  if (cfg.data.pack.empty()) throw UserError("data.pack is not set", "--set data.pack=DIR (made by cxrtrain pack/synth)");
+  const int64_t batch_per_rank = cfg.train.global_batch / world_size;
+  const torch::Device device = pick_device(cfg, env);
+  if (cfg.train.precision == "bf16" && !device.is_cuda())
+    throw UserError("train.precision=bf16 needs a CUDA device", "use train.precision=fp32 on CPU");
+  if (env.threads > 0) torch::set_num_threads(env.threads);
+
+  const fs::path run_dir = cfg.run_dir;
+  const fs::path ckpt_dir = run_dir / "checkpoints";
+  const fs::path last = ckpt_dir / "last.pt";
+  std::string resume_from;
+  if (env.resume == "auto") {
+    if (fs::exists(last)) resume_from = last.string();
+  } else if (!env.resume.empty()) {
+    if (!fs::exists(env.resume)) throw UserError("--resume '" + env.resume + "' does not exist", "use --resume auto");
+    resume_from = env.resume;
+  } else if (fs::exists(last)) {
+    throw UserError("run directory '" + run_dir.string() + "' already holds checkpoints",
+                    "pass --resume auto to continue it, or choose another run_dir");
+  }
+  if (rank == 0) {
+    fs::create_directories(ckpt_dir);
+    atomic_write_file(run_dir / "config.yaml", to_yaml(cfg));
+    add_log_file((run_dir / "train.log").string());
+  }
+  world.barrier();
+
+  // Model and optimiser: same seed everywhere, then rank 0's values are broadcast regardless.
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  ResNetOptions mo;
+  mo.depth = cfg.model.depth;
+  mo.width = cfg.model.width;
+  mo.in_channels = cfg.model.in_channels;
+  mo.num_classes = data::kNumClasses;
+  mo.zero_init_residual = cfg.model.zero_init_residual;
+  ResNet model = make_resnet(mo);
+  model->to(device);
+  if (cfg.train.channels_last && device.is_cuda()) {
+    // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one.
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  torch::optim::Adam optim(model->parameters(),
+                           torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+  TrainState st;
+  st.world_size = world_size;
+  st.config_yaml = to_yaml(cfg);
+  if (!resume_from.empty()) {
+    st = load_checkpoint(resume_from, *model, optim);
+    if (st.world_size != world_size) {
+      throw UserError("checkpoint '" + resume_from + "' was written by " + std::to_string(st.world_size) +
+                          " ranks, this job has " + std::to_string(world_size),
+                      "resume with the same number of ranks (the data order depends on it)");
+    }
+    spdlog::info("resumed from {} at step {} (epoch {}, batch {})", resume_from, st.step, st.epoch, st.next_batch);
+  } else {
+    comm::broadcast_parameters_and_buffers(world, *model, 0);
+  }
+
+  // Data.
+  auto train_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.train_split);
+  data::SamplerOptions so;
+  so.dataset_size = train_split->size();
+  so.world_size = world_size;
+  so.rank = rank;
+  so.batch_per_rank = batch_per_rank;
+  so.seed = static_cast<uint64_t>(cfg.seed);
+  so.tail = cfg.loader.tail == "pad" ? data::TailPolicy::Pad : data::TailPolicy::Drop;
+  data::LoaderOptions lo;
+  lo.preprocess = data::preprocess_options(cfg.data);
+  lo.workers = cfg.loader.workers;
+  lo.prefetch = cfg.loader.prefetch;
+  lo.seed = static_cast<uint64_t>(cfg.seed);
+  data::Loader loader(train_split, data::DistributedSampler(so), lo);
+  if (loader.batches_per_epoch() == 0) {
+    throw UserError("split '" + cfg.data.train_split + "' has " + std::to_string(train_split->size()) +
+                        " images, fewer than one global batch of " + std::to_string(cfg.train.global_batch),
+                    "lower train.global_batch or use a larger pack");
+  }
+  std::shared_ptr<const data::PackSplit> val_split;
+  std::unique_ptr<data::Loader> val_loader;
+  if (cfg.train.evaluate) {
+    val_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.val_split);
+    data::SamplerOptions vo = so;
+    vo.dataset_size = val_split->size();
+    vo.shuffle = false;
+    vo.tail = data::TailPolicy::Pad;
+    data::LoaderOptions vlo = lo;
+    vlo.preprocess.augment = false;
+    val_loader = std::make_unique<data::Loader>(val_split, data::DistributedSampler(vo), vlo);
+  }
+  torch::Tensor pos_weight;
+  if (cfg.train.pos_weight == "balanced") pos_weight = balanced_pos_weight(*train_split).to(device);
+
+  const int64_t per_epoch = loader.batches_per_epoch();
+  const int64_t total_steps = cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, cfg.train.epochs * per_epoch)
+                                                      : cfg.train.epochs * per_epoch;
+  comm::GradientSynchronizer sync(world, model->parameters(),
+                                  static_cast<size_t>(cfg.train.bucket_mb * 1024.0 * 1024.0));
+  MetricsLog metrics(run_dir / "metrics.jsonl", st.step, rank == 0);
+  MetricsLog timing(run_dir / "timing.jsonl", st.step, rank == 0);
+  spdlog::info("training ResNet-{} (width {}) on {} ranks, {} per rank, {} steps/epoch, {} steps, device {}",
+               cfg.model.depth, cfg.model.width, world_size, batch_per_rank, per_epoch, total_steps, device.str());
+
+  TrainSummary summary;
+  StepTimer timer;
+  double interval_loss = 0;
+  int64_t interval_steps = 0, interval_images = 0;
+  auto interval_start = std::chrono::steady_clock::now();
+  double images_after_first = 0, seconds_after_first = 0;
+  bool first_interval_done = false;
+  model->train();
+
+  auto checkpoint = [&](const fs::path& path) {
+    comm::average_buffers(world, *model);
+    if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
+  };
+
+  while (st.epoch < cfg.train.epochs && st.step < total_steps) {
+    loader.start_epoch(st.epoch, st.next_batch);
+    timer.start();
+    while (st.step < total_steps) {
+      auto batch = loader.next();
+      if (!batch) break;
+      timer.mark(Phase::kData);
+      const double lr = learning_rate(cfg.train.lr, cfg.train.schedule, cfg.train.warmup_steps, total_steps, st.step);
+      for (auto& group : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      optim.zero_grad();
+      auto x = batch->images.to(device, /*non_blocking=*/true);
+      auto y = batch->labels.to(device, /*non_blocking=*/true);
+      if (cfg.train.channels_last && device.is_cuda()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor logits = model->forward(x);
+      auto loss = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat), y, /*weight=*/{}, pos_weight);
+      if (env.fault_kind == "nan" && st.step == env.fault_step && rank == env.fault_rank)
+        loss = loss * std::numeric_limits<float>::quiet_NaN();
+      if (env.fault_kind == "throw" && st.step == env.fault_step && rank == env.fault_rank)
+        throw std::runtime_error("injected fault at step " + std::to_string(st.step));
+      timer.mark(Phase::kForward);
+      // All ranks learn together whether any rank's loss is non-finite, so they stop together.
+      const double loss_value = loss.item<double>();
+      const bool bad = !std::isfinite(loss_value);
+      if (world.all_reduce_max(bad ? 1.0 : 0.0) > 0) {
+        if (bad) spdlog::error("non-finite loss ({}) at step {} on rank {} (tensor: loss)", loss_value, st.step, rank);
+        throw std::runtime_error("non-finite loss at step " + std::to_string(st.step) +
+                                 "; training stopped, the last good checkpoint is kept");
+      }
+      loss.backward();
+      timer.mark(Phase::kBackward);
+      sync.finish();
+      timer.mark(Phase::kComm);
+      if (cfg.train.grad_clip > 0) {
+        const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.train.grad_clip);
+        if (!std::isfinite(norm)) {
+          throw std::runtime_error("non-finite gradient at step " + std::to_string(st.step) + " on rank " +
+                                   std::to_string(rank) + " (" + first_non_finite(*model) + ")");
+        }
+      }
+      optim.step();
+      timer.mark(Phase::kOptim);
+      ++st.step;
+      ++st.next_batch;
+      interval_loss += loss_value;
+      ++interval_steps;
+      interval_images += x.size(0) * world_size;
+
+      if (st.step % cfg.log.interval == 0 || st.step == total_steps) {
+        const double mean_loss = world.all_reduce_sum(interval_loss) / double(world_size * interval_steps);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - interval_start).count();
+        const double ips = double(interval_images) / secs;
+        if (first_interval_done) {
+          images_after_first += double(interval_images);
+          seconds_after_first += secs;
+        }
+        first_interval_done = true;
+        const double per = 1.0 / double(interval_steps);
+        spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.3g} | {:.1f} img/s | data-wait {:.1f} ms fwd {:.1f} bwd "
+                     "{:.1f} exposed-comm {:.1f} optim {:.1f} ms/step",
+                     st.step, total_steps, st.epoch, mean_loss, lr, ips, timer.ms(Phase::kData) * per,
+                     timer.ms(Phase::kForward) * per, timer.ms(Phase::kBackward) * per, timer.ms(Phase::kComm) * per,
+                     timer.ms(Phase::kOptim) * per);
+        metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"loss", std::stod(fmt(mean_loss))}, {"lr", lr}});
+        timing.write({{"step", st.step},
+                      {"images_per_second", ips},
+                      {"data_wait_ms", timer.ms(Phase::kData) * per},
+                      {"forward_ms", timer.ms(Phase::kForward) * per},
+                      {"backward_ms", timer.ms(Phase::kBackward) * per},
+                      {"exposed_comm_ms", timer.ms(Phase::kComm) * per},
+                      {"optimizer_ms", timer.ms(Phase::kOptim) * per}});
+        timer.reset();
+        interval_loss = 0;
+        interval_steps = interval_images = 0;
+        interval_start = std::chrono::steady_clock::now();
+      }
+      if (cfg.train.checkpoint_every > 0 && st.step % cfg.train.checkpoint_every == 0) checkpoint(last);
+      if (env.stop_after_steps > 0 && st.step >= env.stop_after_steps) {
+        spdlog::info("stopping after {} steps as asked", st.step);
+        summary.steps = st.step;
+        return summary;
+      }
+      timer.start();  // logging and checkpoint time is charged to no phase
+    }
+    if (st.next_batch < per_epoch && st.step >= total_steps) break;  // max_steps ended mid-epoch
+    ++st.epoch;
+    st.next_batch = 0;
+    ++summary.epochs_completed;
+    comm::average_buffers(world, *model);
+    if (val_loader) {
+      Validation v = validate(model, *val_loader, world, device, *val_split);
+      json per = json::object();
+      for (int c = 0; c < data::kNumClasses; ++c)
+        per[data::kClassNames[c]] = v.per_class[c] ? json(std::stod(fmt(*v.per_class[c]))) : json(nullptr);
+      const double macro = v.macro.value_or(-1);
+      metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"val_macro_auroc", std::stod(fmt(macro))}, {"val_auroc", per}});
+      spdlog::info("epoch {} validation macro AUROC {:.4f} on {} images", st.epoch, macro, v.images);
+      if (macro > st.best_auroc) {
+        st.best_auroc = macro;
+        if (rank == 0) save_checkpoint((ckpt_dir / "best.pt").string(), *model, optim, st);
+      }
+    }
+    checkpoint(last);
+  }
+  if (rank == 0) export_torchvision_weights(model, (ckpt_dir / "torchvision_resnet.pt").string());
+  world.barrier();
+  summary.steps = st.step;
+  summary.best_val_auroc = st.best_auroc;
+  summary.images_per_second = seconds_after_first > 0 ? images_after_first / seconds_after_first : 0;
+  return summary;
+}
+
+}  // namespace cxr::trainer

@@ -1,0 +1,39 @@
+// The distributed training loop: every rank reads its slice of the train split, runs forward and
+// backward on its device, gradients are averaged in buckets overlapped with backward, Adam steps;
+// rank 0 logs, validates (scores gathered from all ranks) and writes atomic checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+
+namespace cxr::comm {
+class Communicator;
+}
+
+namespace cxr::trainer {
+
+struct TrainEnv {
+  int local_rank = 0;             // GPU index on this node
+  int threads = 1;                // torch CPU threads for this rank
+  std::string resume;             // "" (fresh; refuses a run_dir with checkpoints), "auto", or a path
+  std::string command_line;
+  int64_t stop_after_steps = 0;   // >0: end the process after this many steps (tests, benchmarks)
+  // Fault injection for the fault-tolerance tests (set by launch/ from CXR_INJECT_FAULT):
+  // at step `fault_step` on rank `fault_rank`, "nan" poisons the loss, "throw" throws.
+  std::string fault_kind;
+  int64_t fault_step = -1;
+  int fault_rank = -1;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t epochs_completed = 0;
+  double best_val_auroc = -1;
+  double images_per_second = 0;   // whole job, after the first logged interval
+};
+
+TrainSummary train(const Config& config, comm::Communicator& world, const TrainEnv& env);
+
+}  // namespace cxr::trainer
