@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "comm/mpi_runtime.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "data/classes.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
 #include "trainer/train_loop.h"
@@ -68,6 +70,15 @@ void register_train(CLI::App& app, Context& ctx) {
         std::printf("trained %lld steps (%lld epochs) at %.1f img/s; best val macro AUROC %.4f; run in %s\n",
                     static_cast<long long>(s.steps), static_cast<long long>(s.epochs_completed), s.images_per_second,
                     s.best_val_auroc, cfg.run_dir.c_str());
+        if (!s.last_val_auroc.empty()) {
+          std::printf("validation AUROC per class (split '%s', last epoch):\n", cfg.data.val_split.c_str());
+          for (size_t c = 0; c < s.last_val_auroc.size(); ++c) {
+            if (std::isnan(s.last_val_auroc[c])) std::printf("  %-20s   n/a (no positives or no negatives)\n", data::kClassNames[c]);
+            else std::printf("  %-20s %.3f\n", data::kClassNames[c], s.last_val_auroc[c]);
+          }
+          std::printf("  %-20s %.3f\n", "macro", s.last_val_macro);
+        }
+        std::printf("final state digest %s\n", s.state_digest.c_str());
       }
     } catch (const std::exception& e) {
       if (world->size() == 1) throw;

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "data/classes.h"
 #include "data/loader.h"
 #include "data/preprocess.h"
@@ -144,6 +145,19 @@ std::string first_non_finite(torch::nn::Module& model) {
 
 }  // namespace
 
+std::string module_digest(torch::nn::Module& module) {
+  Sha256 h;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    h.update(name.data(), name.size());
+    for (int64_t d : c.sizes()) h.update(&d, sizeof d);
+    h.update(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
+  };
+  for (const auto& p : module.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) add(b.key(), b.value());
+  return h.hex_digest();
+}
+
 TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv& env) {
   const int rank = world.rank(), world_size = world.size();
   if (cfg.train.global_batch % world_size != 0) {
@@ -270,6 +284,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
   };
 
+  bool stop_now = false;
   while (st.epoch < cfg.train.epochs && st.step < total_steps) {
     loader.start_epoch(st.epoch, st.next_batch);
     timer.start();
@@ -324,6 +339,12 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
         if (first_interval_done) {
           images_after_first += double(interval_images);
           seconds_after_first += secs;
+          summary.data_ms += timer.ms(Phase::kData);
+          summary.forward_ms += timer.ms(Phase::kForward);
+          summary.backward_ms += timer.ms(Phase::kBackward);
+          summary.exposed_comm_ms += timer.ms(Phase::kComm);
+          summary.optimizer_ms += timer.ms(Phase::kOptim);
+          summary.timed_steps += interval_steps;
         }
         first_interval_done = true;
         const double per = 1.0 / double(interval_steps);
@@ -348,11 +369,12 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
       if (cfg.train.checkpoint_every > 0 && st.step % cfg.train.checkpoint_every == 0) checkpoint(last);
       if (env.stop_after_steps > 0 && st.step >= env.stop_after_steps) {
         spdlog::info("stopping after {} steps as asked", st.step);
-        summary.steps = st.step;
-        return summary;
+        stop_now = true;
+        break;
       }
       timer.start();  // logging and checkpoint time is charged to no phase
     }
+    if (stop_now) break;
     if (st.next_batch < per_epoch && st.step >= total_steps) break;  // max_steps ended mid-epoch
     ++st.epoch;
     st.next_batch = 0;
@@ -366,6 +388,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
       const double macro = v.macro.value_or(-1);
       metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"val_macro_auroc", std::stod(fmt(macro))}, {"val_auroc", per}});
       spdlog::info("epoch {} validation macro AUROC {:.4f} on {} images", st.epoch, macro, v.images);
+      summary.last_val_macro = macro;
+      summary.last_val_auroc.clear();
+      for (const auto& a : v.per_class) summary.last_val_auroc.push_back(a.value_or(std::nan("")));
       if (macro > st.best_auroc) {
         st.best_auroc = macro;
         if (rank == 0) save_checkpoint((ckpt_dir / "best.pt").string(), *model, optim, st);
@@ -373,8 +398,18 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     }
     checkpoint(last);
   }
-  if (rank == 0) export_torchvision_weights(model, (ckpt_dir / "torchvision_resnet.pt").string());
+  if (!stop_now && st.next_batch > 0) checkpoint(last);  // max_steps ended mid-epoch
+  if (rank == 0 && !stop_now) export_torchvision_weights(model, (ckpt_dir / "torchvision_resnet.pt").string());
   world.barrier();
+  summary.state_digest = module_digest(*model);
+  if (summary.timed_steps > 0) {
+    const double n = double(summary.timed_steps);
+    summary.data_ms /= n;
+    summary.forward_ms /= n;
+    summary.backward_ms /= n;
+    summary.exposed_comm_ms /= n;
+    summary.optimizer_ms /= n;
+  }
   summary.steps = st.step;
   summary.best_val_auroc = st.best_auroc;
   summary.images_per_second = seconds_after_first > 0 ? images_after_first / seconds_after_first : 0;

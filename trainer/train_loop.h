@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
 
 #include "core/config.h"
 
@@ -32,7 +35,20 @@ struct TrainSummary {
   int64_t epochs_completed = 0;
   double best_val_auroc = -1;
   double images_per_second = 0;   // whole job, after the first logged interval
+  // Mean milliseconds per step of each phase after the first logged interval (warm-up excluded):
+  // data wait, forward, backward, exposed communication, optimiser.
+  double data_ms = 0, forward_ms = 0, backward_ms = 0, exposed_comm_ms = 0, optimizer_ms = 0;
+  int64_t timed_steps = 0;
+  // sha256 over every parameter and buffer of this rank's final model, in name order: equal on all
+  // ranks when they hold bit-identical state (the tests compare it across ranks and runs).
+  std::string state_digest;
+  // Last validation's per-class AUROC (NaN where undefined) and macro, empty if not evaluated.
+  std::vector<double> last_val_auroc;
+  double last_val_macro = -1;
 };
+
+// sha256 of a module's parameters and buffers (names, shapes, bytes), in name order.
+std::string module_digest(torch::nn::Module& module);
 
 TrainSummary train(const Config& config, comm::Communicator& world, const TrainEnv& env);
 
