@@ -6,13 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <exception>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -26,6 +22,7 @@
 #include "data/image_io.h"
 #include "data/manifest.h"
 #include "data/nih_metadata.h"
+#include "data/ordered_pipeline.h"
 #include "data/pack_writer.h"
 #include "data/splits.h"
 
@@ -237,107 +234,55 @@ PackResult run_pack(const PackOptions& opts_in) {
   fs::path staging = make_staging_dir(o.out);
   try {
     cv::setNumThreads(0);  // our own threads decode; OpenCV's pool would oversubscribe
-    const size_t window = static_cast<size_t>(8 * o.jobs);
-    std::vector<cv::Mat> slots(window);
-    std::vector<char> ready(window, 0);
-    std::mutex mu;
-    std::condition_variable cv_ready, cv_space;
-    size_t written = 0;
-    std::atomic<size_t> next{0};
-    std::atomic<bool> abort{false};
-    std::exception_ptr error;
-
-    auto worker = [&] {
-      while (!abort) {
-        size_t t = next++;
-        if (t >= tasks.size()) return;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv_space.wait(lock, [&] { return abort || t < written + window; });
-          if (abort) return;
-        }
-        try {
-          const SampleMeta& m = rows[tasks[t].record];
-          cv::Mat img = resize_square(decode_grey(image_paths.at(m.image_index)), o.size);
-          std::lock_guard<std::mutex> lock(mu);
-          slots[t % window] = std::move(img);
-          ready[t % window] = 1;
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (!error) error = std::current_exception();
-          abort = true;
-        }
-        cv_ready.notify_all();
-        cv_space.notify_all();
-      }
-    };
-
     auto start = std::chrono::steady_clock::now();
     ProgressBar bar(static_cast<int64_t>(tasks.size()), "pack", "img", o.progress);
-    std::vector<std::thread> threads;
-    for (int j = 0; j < o.jobs; ++j) threads.emplace_back(worker);
-    try {
-      std::unique_ptr<ShardWriter> writer;
-      std::vector<SampleMeta> shard_meta;
-      std::vector<BoxRecord> shard_boxes;
-      auto close_shard = [&] {
-        if (writer) writer->finish(shard_meta, shard_boxes);
-        writer.reset();
-        shard_meta.clear();
-        shard_boxes.clear();
-      };
-      for (size_t t = 0; t < tasks.size(); ++t) {
-        const Task& task = tasks[t];
-        cv::Mat img;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv_ready.wait(lock, [&] { return abort.load() || ready[t % window]; });
-          if (abort) break;
-          img = std::move(slots[t % window]);
-          ready[t % window] = 0;
-        }
-        if (task.row == 0) {
-          close_shard();
-          const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
-          ShardOptions so;
-          so.split = sm.name;
-          so.image_size = o.size;
-          so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
-          so.compression = o.compression;
-          so.expert_labels = !o.expert_labels.empty();
-          so.bboxes = !o.bbox_list.empty();
-          writer = std::make_unique<ShardWriter>((staging / sm.shards[static_cast<size_t>(task.shard)]).string(), so);
-        }
-        writer->write_image(task.row, img.ptr<uint8_t>());
-        const SampleMeta& m = rows[task.record];
-        shard_meta.push_back(m);
-        auto bit = boxes.find(m.image_index);
-        if (bit != boxes.end()) {
-          const float scale = static_cast<float>(o.size / o.bbox_space);
-          for (const auto& b : bit->second) {
-            BoxRecord r;
-            r.row = static_cast<int32_t>(task.row);
-            r.cls = static_cast<int8_t>(b.cls);
-            for (int q = 0; q < 4; ++q) r.xywh[q] = b.xywh[q] * scale;
-            shard_boxes.push_back(r);
+    std::unique_ptr<ShardWriter> writer;
+    std::vector<SampleMeta> shard_meta;
+    std::vector<BoxRecord> shard_boxes;
+    auto close_shard = [&] {
+      if (writer) writer->finish(shard_meta, shard_boxes);
+      writer.reset();
+      shard_meta.clear();
+      shard_boxes.clear();
+    };
+    std::vector<cv::Mat> slots(static_cast<size_t>(8 * o.jobs));
+    run_ordered(
+        tasks.size(), o.jobs, slots,
+        [&](size_t t, cv::Mat& img) {
+          img = resize_square(decode_grey(image_paths.at(rows[tasks[t].record].image_index)), o.size);
+        },
+        [&](size_t t, cv::Mat& img) {
+          const Task& task = tasks[t];
+          if (task.row == 0) {
+            close_shard();
+            const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
+            ShardOptions so;
+            so.split = sm.name;
+            so.image_size = o.size;
+            so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
+            so.compression = o.compression;
+            so.expert_labels = !o.expert_labels.empty();
+            so.bboxes = !o.bbox_list.empty();
+            writer = std::make_unique<ShardWriter>((staging / sm.shards[static_cast<size_t>(task.shard)]).string(), so);
           }
-        }
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          ++written;
-        }
-        cv_space.notify_all();
-        bar.advance();
-      }
-      if (!abort) close_shard();
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      abort = true;
-    }
-    cv_space.notify_all();
-    for (auto& th : threads) th.join();
-    if (error) std::rethrow_exception(error);
+          writer->write_image(task.row, img.ptr<uint8_t>());
+          img.release();
+          const SampleMeta& m = rows[task.record];
+          shard_meta.push_back(m);
+          auto bit = boxes.find(m.image_index);
+          if (bit != boxes.end()) {
+            const float scale = static_cast<float>(o.size / o.bbox_space);
+            for (const auto& b : bit->second) {
+              BoxRecord r;
+              r.row = static_cast<int32_t>(task.row);
+              r.cls = static_cast<int8_t>(b.cls);
+              for (int q = 0; q < 4; ++q) r.xywh[q] = b.xywh[q] * scale;
+              shard_boxes.push_back(r);
+            }
+          }
+          bar.advance();
+        });
+    close_shard();
     bar.finish();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.images_written = static_cast<int64_t>(tasks.size());

@@ -12,10 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -34,6 +32,7 @@
 #include "core/version.h"
 #include "data/manifest.h"
 #include "data/nih_stats.h"
+#include "data/ordered_pipeline.h"
 #include "data/pack_writer.h"
 
 namespace cxr::data {
@@ -254,7 +253,6 @@ std::string summary_table(const SynthPlan& plan) {
 struct Slot {
   std::vector<uint8_t> image;
   std::vector<uint16_t> mask;
-  bool ready = false;
 };
 
 }  // namespace
@@ -463,107 +461,55 @@ SynthResult run_synth(const SynthOptions& o_in) {
   const size_t pixels = static_cast<size_t>(o.size) * static_cast<size_t>(o.size);
   fs::path staging = make_staging_dir(o.out);
   try {
-    const size_t window = static_cast<size_t>(8 * o.jobs);
-    std::vector<Slot> slots(window);
+    std::vector<Slot> slots(static_cast<size_t>(8 * o.jobs));
     for (auto& sl : slots) {
       sl.image.resize(pixels);
       sl.mask.resize(pixels);
     }
-    std::mutex mu;
-    std::condition_variable cv_ready, cv_space;
-    size_t written = 0;
-    std::atomic<size_t> next{0};
-    std::atomic<bool> abort{false};
-    std::exception_ptr error;
-
-    auto worker = [&] {
-      while (!abort) {
-        const size_t t = next++;
-        if (t >= tasks.size()) return;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv_space.wait(lock, [&] { return abort || t < written + window; });
-          if (abort) return;
-        }
-        try {
-          // The slot is ours: the writer has consumed its previous task and no other worker
-          // holds this task number.
-          Slot& sl = slots[t % window];
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = process_cpu_seconds();
+    ProgressBar bar(static_cast<int64_t>(tasks.size()), "synth", "img", o.progress);
+    std::unique_ptr<ShardWriter> writer;
+    std::vector<SampleMeta> shard_meta;
+    std::vector<uint8_t> shard_shortcut;
+    auto close_shard = [&] {
+      if (writer) writer->finish(shard_meta, {}, shard_shortcut);
+      writer.reset();
+      shard_meta.clear();
+      shard_shortcut.clear();
+    };
+    run_ordered(
+        tasks.size(), o.jobs, slots,
+        [&](size_t t, Slot& sl) {
           const SynthRecord& r = records[tasks[t].record];
           render_phantom(r.phantom, o.params, r.render_seed, o.size, sl.image.data(), sl.mask.data());
           for (size_t s = 0; s < plan.shortcuts.size(); ++s)
             if (r.shortcut >> s & 1)
               draw_shortcut_marker(sl.image.data(), o.size, plan.shortcuts[s].place, static_cast<int>(s), sl.mask.data());
-          std::lock_guard<std::mutex> lock(mu);
-          sl.ready = true;
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (!error) error = std::current_exception();
-          abort = true;
-        }
-        cv_ready.notify_all();
-        cv_space.notify_all();
-      }
-    };
-
-    const auto start = std::chrono::steady_clock::now();
-    const double cpu_start = process_cpu_seconds();
-    ProgressBar bar(static_cast<int64_t>(tasks.size()), "synth", "img", o.progress);
-    std::vector<std::thread> threads;
-    for (int j = 0; j < o.jobs; ++j) threads.emplace_back(worker);
-    try {
-      std::unique_ptr<ShardWriter> writer;
-      std::vector<SampleMeta> shard_meta;
-      std::vector<uint8_t> shard_shortcut;
-      auto close_shard = [&] {
-        if (writer) writer->finish(shard_meta, {}, shard_shortcut);
-        writer.reset();
-        shard_meta.clear();
-        shard_shortcut.clear();
-      };
-      for (size_t t = 0; t < tasks.size(); ++t) {
-        const Task& task = tasks[t];
-        Slot& sl = slots[t % window];
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv_ready.wait(lock, [&] { return abort.load() || sl.ready; });
-          if (abort) break;
-        }
-        if (task.row == 0) {
-          close_shard();
-          const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
-          ShardOptions so;
-          so.split = sm.name;
-          so.image_size = o.size;
-          so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
-          so.compression = o.compression;
-          so.lesion_mask = true;
-          so.shortcut = true;
-          so.source = "phantom";
-          writer = std::make_unique<ShardWriter>((staging / sm.shards[static_cast<size_t>(task.shard)]).string(), so);
-        }
-        writer->write_image(task.row, sl.image.data());
-        writer->write_lesion_mask(task.row, sl.mask.data());
-        const SynthRecord& r = records[task.record];
-        shard_meta.push_back(r.meta);
-        shard_shortcut.push_back(r.shortcut);
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          sl.ready = false;
-          ++written;
-        }
-        cv_space.notify_all();
-        bar.advance();
-      }
-      if (!abort) close_shard();
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      abort = true;
-    }
-    cv_space.notify_all();
-    for (auto& th : threads) th.join();
-    if (error) std::rethrow_exception(error);
+        },
+        [&](size_t t, Slot& sl) {
+          const Task& task = tasks[t];
+          if (task.row == 0) {
+            close_shard();
+            const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
+            ShardOptions so;
+            so.split = sm.name;
+            so.image_size = o.size;
+            so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
+            so.compression = o.compression;
+            so.lesion_mask = true;
+            so.shortcut = true;
+            so.source = "phantom";
+            writer = std::make_unique<ShardWriter>((staging / sm.shards[static_cast<size_t>(task.shard)]).string(), so);
+          }
+          writer->write_image(task.row, sl.image.data());
+          writer->write_lesion_mask(task.row, sl.mask.data());
+          const SynthRecord& r = records[task.record];
+          shard_meta.push_back(r.meta);
+          shard_shortcut.push_back(r.shortcut);
+          bar.advance();
+        });
+    close_shard();
     bar.finish();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.images = static_cast<int64_t>(tasks.size());
