@@ -36,6 +36,7 @@ void for_each_field(Config& c, F&& f) {
   f("model.width", c.model.width);
   f("model.in_channels", c.model.in_channels);
   f("model.zero_init_residual", c.model.zero_init_residual);
+  f("model.norm", c.model.norm);
   f("train.global_batch", c.train.global_batch);
   f("train.epochs", c.train.epochs);
   f("train.max_steps", c.train.max_steps);
@@ -169,6 +170,7 @@ void validate(const Config& c) {
   one_of("train.precision", c.train.precision, {"fp32", "bf16"});
   one_of("train.backend", c.train.backend, {"auto", "mpi", "nccl"});
   one_of("train.device", c.train.device, {"auto", "cpu", "cuda"});
+  one_of("model.norm", c.model.norm, {"batch", "none"});
   if (c.train.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
   if (c.train.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
   if (!(c.train.bucket_mb > 0)) fail("train.bucket_mb", "must be > 0");

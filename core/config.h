@@ -31,6 +31,7 @@ struct ModelConfig {
   double width = 1.0;                // channel multiplier (1 = torchvision's ResNet)
   int in_channels = 1;               // 1 (grey) or 3 (grey replicated, for ImageNet-shaped models)
   bool zero_init_residual = false;   // last BN of each block starts at 0
+  std::string norm = "batch";        // batch | none (no BatchNorm: N ranks x B/N == 1 rank x B; tests)
 };
 
 struct TrainConfig {

@@ -1,15 +1,20 @@
 // `cxrtrain bench`: throughput harnesses. --loader compares the pack loader with decoding the source
-// PNGs on the same images, side by side in one run, and prints both rates and their ratio.
+// PNGs on the same images, side by side in one run, and prints both rates and their ratio. --steps N
+// times N steps of the real training loop (under mpirun too) and breaks each step into its phases.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <memory>
 
+#include "comm/mpi_runtime.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/preprocess.h"
+#include "launch/allocator.h"
 #include "launch/bench_loader.h"
+#include "launch/bench_train.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
 
@@ -23,6 +28,9 @@ struct BenchArgs {
   std::vector<std::string> overrides;
   int64_t images = 2000;
   double seconds = 10.0;
+  TrainBenchOptions train;
+  bool train_set = false;  // --steps was given
+  bool default_heap = false;
 };
 
 void run_loader(const BenchArgs& a) {
@@ -52,14 +60,59 @@ void run_loader(const BenchArgs& a) {
   std::fflush(stdout);
 }
 
+void run_train(const BenchArgs& a, const Context& ctx) {
+  // Config errors surface before any rank starts work, as in `cxrtrain train`.
+  Config cfg = load_config(a.config, a.overrides);
+  if (!a.pack.empty()) cfg.data.pack = a.pack;
+  const LaunchEnv env = detect_launch();
+  const bool use_mpi = env.launcher != "none";
+  std::unique_ptr<comm::MpiRuntime> mpi;
+  if (use_mpi) mpi = std::make_unique<comm::MpiRuntime>();
+  auto world = comm::make_world_communicator(use_mpi);
+  trainer::TrainEnv te;
+  te.local_rank = env.local_rank;
+  te.threads = cfg.train.threads > 0 ? cfg.train.threads : default_threads_per_rank(env);
+  te.command_line = ctx.command_line;
+  TrainBenchOptions o = a.train;
+  o.training_heap = !a.default_heap && use_training_heap();  // before the model and data exist
+  try {
+    TrainBenchResult r = run_train_bench(cfg, *world, te, o);
+    if (world->rank() != 0) return;
+    std::fputs(r.table.c_str(), stdout);
+    if (a.train.keep) std::printf("  run directory kept: %s\n", r.run_dir.c_str());
+    std::printf("%s\n", r.json.c_str());
+    std::fflush(stdout);
+    if (!a.json_out.empty()) atomic_write_file(a.json_out, r.json + "\n");
+  } catch (const std::exception& e) {
+    if (world->size() == 1) throw;
+    spdlog::critical("rank {} failed: {}", world->rank(), e.what());
+    spdlog::critical("rank {} ends the job (MPI_Abort)", world->rank());
+    spdlog::default_logger()->flush();
+    world->abort(dynamic_cast<const UserError*>(&e) ? 2 : 1);
+  }
+}
+
 }  // namespace
 
-void register_bench(CLI::App& app, Context&) {
+void register_bench(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Throughput benchmarks (img/s, side by side with a baseline)");
-  cmd->footer("Example:\n  cxrtrain bench --loader --pack packs/nih256 --png-root /data/nih-cxr14 --set loader.workers=2");
+  cmd->footer(
+      "Examples:\n"
+      "  cxrtrain bench --loader --pack packs/nih256 --png-root /data/nih-cxr14 --set loader.workers=2\n"
+      "  mpirun -np 2 cxrtrain bench --config configs/reference_study.yaml --set data.pack=packs/phantom128 \\\n"
+      "      --set train.threads=1 --steps 5 --warmup 3 --json bench.json\n"
+      "--steps runs the training loop itself (validation off, run directory in a temporary folder) and\n"
+      "reports img/s and data wait / forward / backward / exposed comm / optimiser per step. See benchmarks/.");
   cmd->add_flag("--loader", a->loader, "Pack loader vs decoding the source PNGs, same images, same preprocessing");
-  cmd->add_option("--config", a->config, "YAML config (data.*, loader.*, train.global_batch are used)");
+  CLI::Option* steps = cmd->add_option("--steps", a->train.steps,
+                                       "Training benchmark: time this many training steps (after --warmup)")
+                           ->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", a->train.warmup, "Training benchmark: untimed steps first")->capture_default_str();
+  cmd->add_flag("--default-heap", a->default_heap,
+                "Training benchmark: leave glibc malloc at its defaults (see launch/allocator.h)");
+  cmd->add_flag("--keep", a->train.keep, "Training benchmark: keep the temporary run directory (train.log, timing.jsonl)");
+  cmd->add_option("--config", a->config, "YAML config (--loader: data.*, loader.*, train.global_batch; --steps: all)");
   cmd->add_option("--set", a->overrides, "Override a config key: --set data.image_size=224 (repeatable)");
   cmd->add_option("--pack", a->pack, "Pack folder (default: data.pack of the config)");
   cmd->add_option("--split", a->split, "Split to read")->capture_default_str();
@@ -67,9 +120,12 @@ void register_bench(CLI::App& app, Context&) {
   cmd->add_option("--images", a->images, "Images per path and worker count (cycled)")->capture_default_str();
   cmd->add_option("--seconds", a->seconds, "Time limit per path and worker count")->capture_default_str();
   cmd->add_option("--json", a->json_out, "Also write the result as JSON to this file");
-  cmd->callback([a] {
-    if (!a->loader) throw UserError("nothing to benchmark", "pass --loader (training benchmarks come with the trainer)");
-    run_loader(*a);
+  cmd->callback([a, steps, &ctx] {
+    a->train_set = steps->count() > 0;
+    if (a->loader && a->train_set) throw UserError("--loader and --steps are two benchmarks", "run them one at a time");
+    if (a->loader) return run_loader(*a);
+    if (a->train_set) return run_train(*a, ctx);
+    throw UserError("nothing to benchmark", "pass --loader (data loading) or --steps N (training steps)");
   });
 }
 

@@ -10,6 +10,7 @@
 #include "comm/mpi_runtime.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/classes.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
@@ -50,6 +51,14 @@ void register_train(CLI::App& app, Context& ctx) {
       return;
     }
     const LaunchEnv env = detect_launch();
+    if (cfg.log.all_ranks) {
+      // main() set logging up before the config was read: honour log.all_ranks (every rank logs info).
+      LogOptions lo;
+      lo.rank = env.world_rank;
+      lo.world_size = env.world_size;
+      lo.all_ranks = true;
+      init_logging(lo);
+    }
     const bool use_mpi = env.launcher != "none";
     std::unique_ptr<comm::MpiRuntime> mpi;
     if (use_mpi) mpi = std::make_unique<comm::MpiRuntime>();

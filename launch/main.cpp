@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   cxr::LogOptions log;
   log.rank = env.world_rank;
   log.world_size = env.world_size;
+  // Logging starts before CLI11 runs the subcommand, so -v/--verbose is read here.
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "-v" || std::string(argv[i]) == "--verbose") log.level = spdlog::level::debug;
   cxr::init_logging(log);
 
   CLI::App app{"cxrtrain " CXR_VERSION
@@ -26,8 +29,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", CXR_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
-  bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "Debug-level logging");
+  app.add_flag("-v,--verbose", "Debug-level logging");
   cxr::launch::register_pack(app, ctx);
   cxr::launch::register_synth(app, ctx);
   cxr::launch::register_info(app, ctx);

@@ -27,9 +27,24 @@ nn::Conv2d conv1x1(int in, int out, int stride) {
 
 // torchvision projects the shortcut with a strided 1x1 conv + BN whenever the block changes the
 // resolution or the channel count; otherwise the input is added unchanged and nothing is registered.
-nn::Sequential make_downsample(int in, int out, int stride) {
+// Without BN the conv alone keeps its name, downsample.0.
+nn::Sequential make_downsample(int in, int out, int stride, bool batch_norm) {
   if (stride == 1 && in == out) return nullptr;
+  if (!batch_norm) return nn::Sequential(conv1x1(in, out, stride));
   return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+}
+
+// An empty holder when the model is BN-free (norm "none").
+nn::BatchNorm2d make_bn(int channels, bool batch_norm) {
+  return batch_norm ? nn::BatchNorm2d(channels) : nn::BatchNorm2d(nullptr);
+}
+
+// BN, or the identity where the model has none.
+torch::Tensor apply_bn(nn::BatchNorm2d& bn, const torch::Tensor& x) { return bn ? bn(x) : x; }
+
+// Registers a BN under its torchvision name, unless the model is BN-free.
+void register_bn(nn::Module& parent, const char* name, nn::BatchNorm2d& bn) {
+  if (bn) parent.register_module(name, bn);
 }
 
 // Blocks per stage (torchvision's `layers`).
@@ -54,62 +69,65 @@ void check_options(const ResNetOptions& o) {
   if (!(o.width > 0) || !std::isfinite(o.width))
     throw UserError("ResNet width must be a positive number, got " + std::to_string(o.width),
                     "use 1.0 for the torchvision sizes, smaller values (e.g. 0.25) for fast tests");
+  if (o.norm != "batch" && o.norm != "none")
+    throw UserError("ResNet norm must be 'batch' or 'none', got '" + o.norm + "'",
+                    "use 'batch' (torchvision) or 'none' (no BatchNorm, for equivalence tests)");
 }
 
 template <typename Block>
-nn::Sequential make_stage(int& in_planes, int planes, int blocks, int stride) {
+nn::Sequential make_stage(int& in_planes, int planes, int blocks, int stride, bool batch_norm) {
   nn::Sequential stage;
-  stage->push_back(Block(in_planes, planes, stride));
+  stage->push_back(Block(in_planes, planes, stride, batch_norm));
   in_planes = planes * Block::Impl::kExpansion;
-  for (int i = 1; i < blocks; ++i) stage->push_back(Block(in_planes, planes, /*stride=*/1));
+  for (int i = 1; i < blocks; ++i) stage->push_back(Block(in_planes, planes, /*stride=*/1, batch_norm));
   return stage;
 }
 
 }  // namespace
 
-BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride)
+BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm)
     : conv1(conv3x3(in_planes, planes, stride)),
       conv2(conv3x3(planes, planes, /*stride=*/1)),
-      bn1(planes),
-      bn2(planes),
-      downsample(make_downsample(in_planes, planes * kExpansion, stride)) {
+      bn1(make_bn(planes, batch_norm)),
+      bn2(make_bn(planes, batch_norm)),
+      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)) {
   register_module("conv1", conv1);
-  register_module("bn1", bn1);
+  register_bn(*this, "bn1", bn1);
   register_module("conv2", conv2);
-  register_module("bn2", bn2);
+  register_bn(*this, "bn2", bn2);
   if (downsample) register_module("downsample", downsample);
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   // In-place ReLU after BN is safe for autograd (BN's backward keeps its input, not its output) and
   // saves one activation per block, as torchvision's inplace=True does.
-  torch::Tensor out = bn1(conv1(x)).relu_();
-  out = bn2(conv2(out));
+  torch::Tensor out = apply_bn(bn1, conv1(x)).relu_();
+  out = apply_bn(bn2, conv2(out));
   out += downsample ? downsample->forward(x) : x;
   return out.relu_();
 }
 
-BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride)
+BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm)
     : conv1(conv1x1(in_planes, planes, /*stride=*/1)),
       conv2(conv3x3(planes, planes, stride)),  // v1.5: the stride sits here, not on conv1
       conv3(conv1x1(planes, planes * kExpansion, /*stride=*/1)),
-      bn1(planes),
-      bn2(planes),
-      bn3(planes * kExpansion),
-      downsample(make_downsample(in_planes, planes * kExpansion, stride)) {
+      bn1(make_bn(planes, batch_norm)),
+      bn2(make_bn(planes, batch_norm)),
+      bn3(make_bn(planes * kExpansion, batch_norm)),
+      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)) {
   register_module("conv1", conv1);
-  register_module("bn1", bn1);
+  register_bn(*this, "bn1", bn1);
   register_module("conv2", conv2);
-  register_module("bn2", bn2);
+  register_bn(*this, "bn2", bn2);
   register_module("conv3", conv3);
-  register_module("bn3", bn3);
+  register_bn(*this, "bn3", bn3);
   if (downsample) register_module("downsample", downsample);
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
-  torch::Tensor out = bn1(conv1(x)).relu_();
-  out = bn2(conv2(out)).relu_();
-  out = bn3(conv3(out));
+  torch::Tensor out = apply_bn(bn1, conv1(x)).relu_();
+  out = apply_bn(bn2, conv2(out)).relu_();
+  out = apply_bn(bn3, conv3(out));
   out += downsample ? downsample->forward(x) : x;
   return out.relu_();
 }
@@ -119,18 +137,19 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   const int base = std::max(1, static_cast<int>(std::lround(64 * options.width)));
   const bool bottleneck = options.depth >= 50;
   const std::array<int, 4> blocks = stage_blocks(options.depth);
+  const bool batch_norm = options.norm == "batch";
 
   conv1 = nn::Conv2d(nn::Conv2dOptions(options.in_channels, base, /*kernel_size=*/7)
                          .stride(2).padding(3).bias(false));
-  bn1 = nn::BatchNorm2d(base);
+  bn1 = make_bn(base, batch_norm);
   maxpool = nn::MaxPool2d(nn::MaxPool2dOptions(/*kernel_size=*/3).stride(2).padding(1));
   int in_planes = base;
   nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int s = 0; s < 4; ++s) {
     const int planes = base << s;
     const int stride = s == 0 ? 1 : 2;
-    *layers[s] = bottleneck ? make_stage<Bottleneck>(in_planes, planes, blocks[s], stride)
-                            : make_stage<BasicBlock>(in_planes, planes, blocks[s], stride);
+    *layers[s] = bottleneck ? make_stage<Bottleneck>(in_planes, planes, blocks[s], stride, batch_norm)
+                            : make_stage<BasicBlock>(in_planes, planes, blocks[s], stride, batch_norm);
   }
   num_features_ = in_planes;
   avgpool = nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1));
@@ -138,7 +157,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 
   // Registration order is torchvision's, so state_dict-style listings come out in the same order.
   register_module("conv1", conv1);
-  register_module("bn1", bn1);
+  register_bn(*this, "bn1", bn1);
   register_module("maxpool", maxpool);
   register_module("layer1", layer1);
   register_module("layer2", layer2);
@@ -156,7 +175,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
     }
   }
   // Each residual branch then starts as zero, so every block begins as the identity (Goyal et al.).
-  if (options.zero_init_residual) {
+  if (options.zero_init_residual && batch_norm) {
     for (const auto& m : modules(/*include_self=*/false)) {
       if (auto* block = m->as<Bottleneck>()) nn::init::zeros_(block->bn3->weight);
       if (auto* block = m->as<BasicBlock>()) nn::init::zeros_(block->bn2->weight);
@@ -165,7 +184,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 }
 
 torch::Tensor ResNetImpl::forward_features(torch::Tensor x) {
-  x = maxpool(bn1(conv1(x)).relu_());
+  x = maxpool(apply_bn(bn1, conv1(x)).relu_());
   return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
 }
 

@@ -1,12 +1,14 @@
 // ResNet-18/34/50 in torchvision's v1.5 layout (stride on the 3x3 conv of a Bottleneck), with
 // torchvision's parameter and buffer names (conv1, bn1, layer1.0.downsample.0, ..., fc) so state dicts
 // map 1:1 to torchvision.models.resnet{18,34,50}. Input [B,in_channels,H,W], logits [B,num_classes];
-// the feature map is downsampled 32x (H=224 -> 7).
+// the feature map is downsampled 32x (H=224 -> 7). With norm "none" every BatchNorm is the identity
+// (no module, no parameters): the BN-free variant the data-parallel equivalence tests need.
 #pragma once
 
 #include <torch/nn.h>
 
 #include <cstdint>
+#include <string>
 
 namespace cxr::trainer {
 
@@ -16,24 +18,29 @@ struct ResNetOptions {
   int num_classes = 14;             // the 14 NIH ChestX-ray14 labels
   double width = 1.0;               // scales the base width 64 (and every stage); 1.0 = torchvision
   bool zero_init_residual = false;  // last BN of each block starts at weight 0 (torchvision's option)
+  // "batch" (torchvision) or "none": no BatchNorm at all. Then every bn*/downsample.1 module is left
+  // out (empty holder, nothing registered, forward skips it), every other name is unchanged, the
+  // model has no buffers and its output for a sample does not depend on the rest of the batch, so
+  // N ranks x B/N equals 1 rank x B. zero_init_residual has nothing to act on and is ignored.
+  std::string norm = "batch";
 };
 
 // conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the (possibly projected) input. ResNet-18/34.
 struct BasicBlockImpl : torch::nn::Module {
   static constexpr int kExpansion = 1;
-  BasicBlockImpl(int in_planes, int planes, int stride);
+  BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm = true);
   torch::Tensor forward(torch::Tensor x);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  torch::nn::Sequential downsample{nullptr};  // 1x1 conv + BN; registered only when shapes change
+  torch::nn::Sequential downsample{nullptr};  // 1x1 conv (+ BN); registered only when shapes change
 };
 TORCH_MODULE(BasicBlock);
 
 // 1x1 reduce -> 3x3(stride) -> 1x1 expand (x4), each with BN, plus the input. ResNet-50.
 struct BottleneckImpl : torch::nn::Module {
   static constexpr int kExpansion = 4;
-  BottleneckImpl(int in_planes, int planes, int stride);
+  BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm = true);
   torch::Tensor forward(torch::Tensor x);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
@@ -57,7 +64,7 @@ struct ResNetImpl : torch::nn::Module {
   int64_t num_features() const { return num_features_; }  // channels of forward_features' output
 
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};  // empty (and every block's BNs too) with norm "none"
   torch::nn::MaxPool2d maxpool{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::AdaptiveAvgPool2d avgpool{nullptr};

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -74,7 +75,9 @@ class MetricsLog {
       std::string line;
       while (std::getline(in, line)) {
         if (line.empty()) continue;
-        if (json::parse(line).value("step", int64_t{0}) <= keep_up_to_step) kept += line + "\n";
+        auto j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_discarded()) continue;  // a line torn by a kill mid-write
+        if (j.value("step", int64_t{0}) <= keep_up_to_step) kept += line + "\n";
       }
     }
     atomic_write_file(path_, kept);
@@ -200,6 +203,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   mo.in_channels = cfg.model.in_channels;
   mo.num_classes = data::kNumClasses;
   mo.zero_init_residual = cfg.model.zero_init_residual;
+  mo.norm = cfg.model.norm;
   ResNet model = make_resnet(mo);
   model->to(device);
   if (cfg.train.channels_last && device.is_cuda()) {
@@ -277,6 +281,8 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   auto interval_start = std::chrono::steady_clock::now();
   double images_after_first = 0, seconds_after_first = 0;
   bool first_interval_done = false;
+  comm::GradientSyncStats comm_at_timing_start;  // sync totals when the timed intervals begin
+  std::clock_t cpu_at_log = std::clock();          // process CPU time at the last log line
   model->train();
 
   auto checkpoint = [&](const fs::path& path) {
@@ -345,7 +351,10 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
           summary.exposed_comm_ms += timer.ms(Phase::kComm);
           summary.optimizer_ms += timer.ms(Phase::kOptim);
           summary.timed_steps += interval_steps;
+          summary.cpu_ms += double(std::clock() - cpu_at_log) * 1e3 / CLOCKS_PER_SEC;
         }
+        if (!first_interval_done) comm_at_timing_start = sync.total();
+        cpu_at_log = std::clock();
         first_interval_done = true;
         const double per = 1.0 / double(interval_steps);
         spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.3g} | {:.1f} img/s | data-wait {:.1f} ms fwd {:.1f} bwd "
@@ -401,7 +410,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   if (!stop_now && st.next_batch > 0) checkpoint(last);  // max_steps ended mid-epoch
   if (rank == 0 && !stop_now) export_torchvision_weights(model, (ckpt_dir / "torchvision_resnet.pt").string());
   world.barrier();
+  if (stop_now) comm::average_buffers(world, *model);  // every rank stops at the same step
   summary.state_digest = module_digest(*model);
+  spdlog::info("rank {} state digest {} after {} steps", rank, summary.state_digest, st.step);
   if (summary.timed_steps > 0) {
     const double n = double(summary.timed_steps);
     summary.data_ms /= n;
@@ -409,6 +420,12 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     summary.backward_ms /= n;
     summary.exposed_comm_ms /= n;
     summary.optimizer_ms /= n;
+  }
+  if (summary.timed_steps > 0) {
+    const double n = double(summary.timed_steps);
+    summary.comm_in_flight_ms = (sync.total().comm_seconds - comm_at_timing_start.comm_seconds) * 1e3 / n;
+    summary.comm_bytes_per_step = double(sync.total().bytes - comm_at_timing_start.bytes) / n;
+    summary.cpu_ms /= n;
   }
   summary.steps = st.step;
   summary.best_val_auroc = st.best_auroc;

@@ -39,6 +39,12 @@ struct TrainSummary {
   // data wait, forward, backward, exposed communication, optimiser.
   double data_ms = 0, forward_ms = 0, backward_ms = 0, exposed_comm_ms = 0, optimizer_ms = 0;
   int64_t timed_steps = 0;
+  // Gradient all-reduce over the same timed steps (GradientSynchronizer totals, for `cxrtrain bench`):
+  // mean wall time per step with buckets in flight (hidden by backward + exposed) and bytes per step.
+  double comm_in_flight_ms = 0, comm_bytes_per_step = 0;
+  // Process CPU time (all threads of this rank) per timed step, ms: unlike the wall times above it
+  // hardly moves when other processes compete for the cores, so benchmarks report both.
+  double cpu_ms = 0;
   // sha256 over every parameter and buffer of this rank's final model, in name order: equal on all
   // ranks when they hold bit-identical state (the tests compare it across ranks and runs).
   std::string state_digest;

@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Checks the JSON of `cxrtrain bench --steps` against what the run was asked for and against formulas.
+
+Usage: check_bench_json.py RESULT.json --steps N --warmup W --world-size R --global-batch G --depth D --width X
+The gradient bytes all-reduced per step must be 4 x the ResNet's parameter count, computed here from the
+architecture (the formula reproduces torchvision's resnet18/50 counts); the phase times must add up to
+the wall step; the job's rate must be the slowest rank's; the temporary run directory must be gone.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+
+def resnet_parameters(depth, width, in_channels=1, classes=14):
+    base = max(1, int(math.floor(64 * width + 0.5)))
+    blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3]}[depth]
+    expansion = 4 if depth >= 50 else 1
+    n = in_channels * base * 49 + 2 * base  # conv1 7x7, bn1
+    inp = base
+    for stage, count in enumerate(blocks):
+        p = base << stage
+        for i in range(count):
+            stride = 2 if stage > 0 and i == 0 else 1
+            if expansion == 1:
+                n += inp * p * 9 + 2 * p + p * p * 9 + 2 * p
+            else:
+                n += inp * p + 2 * p + p * p * 9 + 2 * p + p * p * 4 + 2 * p * 4
+            if stride != 1 or inp != p * expansion:
+                n += inp * p * expansion + 2 * p * expansion  # downsample conv 1x1 + BN
+            inp = p * expansion
+    return n + inp * classes + classes
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("result")
+    for k in ("steps", "warmup", "world-size", "global-batch", "depth"):
+        ap.add_argument("--" + k, type=int, required=True)
+    ap.add_argument("--width", type=float, required=True)
+    a = ap.parse_args()
+    r = json.load(open(a.result))
+    errors = []
+
+    def expect(cond, what):
+        if not cond:
+            errors.append(what)
+
+    phases = ["data_wait_ms", "forward_ms", "backward_ms", "exposed_comm_ms", "optimizer_ms", "other_ms"]
+    for key in ["bench", "model", "world_size", "threads", "global_batch", "batch_per_rank", "image_size",
+                "warmup_steps", "timed_steps", "images_per_second", "step_ms", "comm_in_flight_ms",
+                "comm_mib_per_step", "percent_of_step", "per_rank", "run_dir", "run_dir_kept"] + phases:
+        expect(key in r, f"missing key '{key}'")
+    if errors:
+        sys.exit("\n".join(errors))
+    expect(r["bench"] == "train", "bench is not 'train'")
+    expect(r["timed_steps"] == a.steps, f"timed_steps {r['timed_steps']} != --steps {a.steps}")
+    expect(r["warmup_steps"] == a.warmup, f"warmup_steps {r['warmup_steps']} != {a.warmup}")
+    expect(r["world_size"] == a.world_size, f"world_size {r['world_size']} != {a.world_size}")
+    expect(r["global_batch"] == a.global_batch, "global_batch")
+    expect(r["batch_per_rank"] * a.world_size == a.global_batch, "batch_per_rank x ranks != global_batch")
+    expect(r["model"]["depth"] == a.depth, "model depth")
+    ips = r["images_per_second"]
+    expect(ips > 0, "images_per_second <= 0")
+    if ips > 0:
+        expect(math.isclose(r["step_ms"], 1e3 * a.global_batch / ips, rel_tol=1e-9), "step_ms != 1000 G / img/s")
+    for k in phases[:-1] + ["comm_in_flight_ms"]:
+        expect(r[k] >= 0, f"{k} negative")
+    expect(math.isclose(sum(r[k] for k in phases), r["step_ms"], rel_tol=1e-9), "phases do not add up to step_ms")
+    expect(abs(sum(r["percent_of_step"].values()) - 100) < 1e-6, "percent_of_step does not add up to 100")
+    expect(math.isclose(r["percent_of_step"]["exposed_comm"], 100 * r["exposed_comm_ms"] / r["step_ms"],
+                        rel_tol=1e-9), "exposed_comm percent")
+    ranks = r["per_rank"]
+    expect([p["rank"] for p in ranks] == list(range(a.world_size)), "per_rank is not one entry per rank in order")
+    expect(math.isclose(ips, min(p["images_per_second"] for p in ranks), rel_tol=1e-12), "job img/s != slowest rank")
+    for p in ranks:
+        expect(math.isclose(sum(p[k] for k in phases), p["step_ms"], rel_tol=1e-9), f"rank {p['rank']} phases")
+    want_mib = 4 * resnet_parameters(a.depth, a.width) / 2**20
+    expect(math.isclose(r["comm_mib_per_step"], want_mib, rel_tol=1e-9),
+           f"comm_mib_per_step {r['comm_mib_per_step']} != 4 bytes x parameters = {want_mib}")
+    expect(r["run_dir_kept"] is False and not os.path.exists(r["run_dir"]),
+           f"temporary run directory {r['run_dir']} was not removed")
+    if errors:
+        sys.exit("\n".join(errors))
+    print(f"ok: {ips:.1f} img/s, {r['step_ms']:.1f} ms/step, exposed comm {r['exposed_comm_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
