@@ -11,6 +11,7 @@ goals are met (the numbers are the result); non-zero only when a run fails.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,15 +38,31 @@ def mpirun(np_):
     return cmd
 
 
+def busy_cpu_seconds():
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat)."""
+    fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def our_cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # mpirun and the ranks it reaped
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd, log):
+    """Runs cmd; returns the mean number of cores that *other* processes kept busy meanwhile."""
     print("$ " + " ".join(cmd), flush=True)
-    t0 = time.time()
+    t0, busy0, ours0 = time.time(), busy_cpu_seconds(), our_cpu_seconds()
     with open(log, "w") as f:
         p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    print(f"  ({time.time() - t0:.0f} s, log {log})", flush=True)
+    wall = time.time() - t0
+    others = max(0.0, (busy_cpu_seconds() - busy0) - (our_cpu_seconds() - ours0)) / wall
+    print(f"  ({wall:.0f} s, other processes busy on {others:.2f} cores, log {log})", flush=True)
     if p.returncode != 0:
         sys.stdout.write(open(log).read()[-4000:])
         sys.exit(f"error: the command above failed with exit status {p.returncode}")
+    return others
 
 
 def main():
@@ -101,10 +118,9 @@ def main():
             order.reverse()  # alternate, so a change in background load does not favour one side
         for name, make in order:
             out = os.path.join(a.out, f"{name}_resnet{depth}_{rep}.json")
-            load = os.getloadavg()[0]
-            run(make(out), os.path.join(a.out, f"{name}_resnet{depth}_{rep}.log"))
+            others = run(make(out), os.path.join(a.out, f"{name}_resnet{depth}_{rep}.log"))
             r = json.load(open(out))
-            r["load_average_before"] = load
+            r["other_processes_cores"] = others
             results[name].append(r)
 
     def median(name, key):
@@ -116,11 +132,11 @@ def main():
     exposed = median("cxrtrain", "exposed_comm_ms") / median("cxrtrain", "step_ms") * 100
     print(f"\nResNet-{depth}, {a.np} ranks x 1 thread, global batch {a.global_batch}, {a.size} px, "
           f"{a.warmup} warm-up + {a.steps} timed steps, {a.repeat} run(s) each; cxrtrain {cxrtrain}")
-    print(f"{'run':20}{'load':>6}{'img/s':>8}{'ms/step':>9}{'CPU ms':>8}{'fwd':>7}{'bwd':>7}{'comm':>7}{'optim':>7}")
+    print(f"{'run':20}{'others':>7}{'img/s':>8}{'ms/step':>9}{'CPU ms':>8}{'fwd':>7}{'bwd':>7}{'comm':>7}{'optim':>7}")
     for name in ("cxrtrain", "torch_ddp"):
         for i, r in enumerate(results[name]):
             comm = f"{r['exposed_comm_ms']:7.0f}" if "exposed_comm_ms" in r else f"{'(bwd)':>7}"
-            print(f"{name + ' #' + str(i):20}{r['load_average_before']:6.1f}{r['images_per_second']:8.2f}"
+            print(f"{name + ' #' + str(i):20}{r['other_processes_cores']:7.2f}{r['images_per_second']:8.2f}"
                   f"{r['step_ms']:9.0f}{r['cpu_ms']:8.0f}{r['forward_ms']:7.0f}{r['backward_ms']:7.0f}{comm}"
                   f"{r['optimizer_ms']:7.0f}")
     print(f"median img/s: cxrtrain {cx_ips:.2f}, torch DDP {ref_ips:.2f}; ratio {ratio:.3f} "
@@ -129,8 +145,8 @@ def main():
           f"{ref_cpu / cx_cpu:.3f} (the same comparison, insensitive to other load on the cores)")
     print(f"cxrtrain exposed comm: {exposed:.2f} % of the step (median {median('cxrtrain', 'exposed_comm_ms'):.1f} ms; "
           f"{median('cxrtrain', 'comm_in_flight_ms'):.0f} ms/step in flight) (goal < 10 %: {'met' if exposed < 10 else 'NOT met'})")
-    if max(r["load_average_before"] for rs in results.values() for r in rs) > 0.5:
-        print("note: other processes were running (load average above); wall-clock img/s includes their interference")
+    print("('others': cores kept busy by other processes during the run, startup included; above ~0.1 the wall-clock\n"
+          " img/s of that run includes their interference, the CPU ms column much less so)")
     summary = {"depth": depth, "ranks": a.np, "global_batch": a.global_batch, "image_size": a.size,
                "warmup_steps": a.warmup, "timed_steps": a.steps, "repeat": a.repeat,
                "cxrtrain_images_per_second": cx_ips, "torch_ddp_images_per_second": ref_ips, "ratio": ratio,
