@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/classes.h"
+#include "launch/allocator.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
 #include "trainer/train_loop.h"
@@ -50,6 +51,7 @@ void register_train(CLI::App& app, Context& ctx) {
       std::fputs(to_yaml(cfg).c_str(), stdout);
       return;
     }
+    use_training_heap();  // keep activation buffers mapped between steps (see launch/allocator.h)
     const LaunchEnv env = detect_launch();
     if (cfg.log.all_ranks) {
       // main() set logging up before the config was read: honour log.all_ranks (every rank logs info).
