@@ -17,6 +17,7 @@
 #include "launch/bench_train.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
+#include "launch/world.h"
 
 namespace cxr::launch {
 
@@ -64,32 +65,19 @@ void run_train(const BenchArgs& a, const Context& ctx) {
   // Config errors surface before any rank starts work, as in `cxrtrain train`.
   Config cfg = load_config(a.config, a.overrides);
   if (!a.pack.empty()) cfg.data.pack = a.pack;
-  const LaunchEnv env = detect_launch();
-  const bool use_mpi = env.launcher != "none";
-  std::unique_ptr<comm::MpiRuntime> mpi;
-  if (use_mpi) mpi = std::make_unique<comm::MpiRuntime>();
-  auto world = comm::make_world_communicator(use_mpi);
-  trainer::TrainEnv te;
-  te.local_rank = env.local_rank;
-  te.threads = cfg.train.threads > 0 ? cfg.train.threads : default_threads_per_rank(env);
-  te.command_line = ctx.command_line;
+  World world = start_world(cfg);
+  trainer::TrainEnv te = base_train_env(cfg, world.env, ctx);
   TrainBenchOptions o = a.train;
   o.training_heap = !a.default_heap && use_training_heap();  // before the model and data exist
-  try {
-    TrainBenchResult r = run_train_bench(cfg, *world, te, o);
-    if (world->rank() != 0) return;
+  run_or_abort(*world.comm, [&] {
+    TrainBenchResult r = run_train_bench(cfg, *world.comm, te, o);
+    if (world.comm->rank() != 0) return;
     std::fputs(r.table.c_str(), stdout);
     if (a.train.keep) std::printf("  run directory kept: %s\n", r.run_dir.c_str());
     std::printf("%s\n", r.json.c_str());
     std::fflush(stdout);
     if (!a.json_out.empty()) atomic_write_file(a.json_out, r.json + "\n");
-  } catch (const std::exception& e) {
-    if (world->size() == 1) throw;
-    spdlog::critical("rank {} failed: {}", world->rank(), e.what());
-    spdlog::critical("rank {} ends the job (MPI_Abort)", world->rank());
-    spdlog::default_logger()->flush();
-    world->abort(dynamic_cast<const UserError*>(&e) ? 2 : 1);
-  }
+  });
 }
 
 }  // namespace

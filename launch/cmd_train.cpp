@@ -15,6 +15,7 @@
 #include "launch/allocator.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
+#include "launch/world.h"
 #include "trainer/train_loop.h"
 
 namespace cxr::launch {
@@ -52,32 +53,17 @@ void register_train(CLI::App& app, Context& ctx) {
       return;
     }
     use_training_heap();  // keep activation buffers mapped between steps (see launch/allocator.h)
-    const LaunchEnv env = detect_launch();
-    if (cfg.log.all_ranks) {
-      // main() set logging up before the config was read: honour log.all_ranks (every rank logs info).
-      LogOptions lo;
-      lo.rank = env.world_rank;
-      lo.world_size = env.world_size;
-      lo.all_ranks = true;
-      init_logging(lo);
-    }
-    const bool use_mpi = env.launcher != "none";
-    std::unique_ptr<comm::MpiRuntime> mpi;
-    if (use_mpi) mpi = std::make_unique<comm::MpiRuntime>();
-    auto world = comm::make_world_communicator(use_mpi);
-    trainer::TrainEnv te;
-    te.local_rank = env.local_rank;
-    te.threads = cfg.train.threads > 0 ? cfg.train.threads : default_threads_per_rank(env);
+    World world = start_world(cfg);
+    trainer::TrainEnv te = base_train_env(cfg, world.env, ctx);
     te.resume = a->resume;
-    te.command_line = ctx.command_line;
     te.stop_after_steps = a->stop_after;
     const FaultInjection fault = fault_injection();
     te.fault_kind = fault.kind;
     te.fault_step = fault.step;
     te.fault_rank = fault.rank;
-    try {
-      trainer::TrainSummary s = trainer::train(cfg, *world, te);
-      if (world->rank() == 0) {
+    run_or_abort(*world.comm, [&] {
+      trainer::TrainSummary s = trainer::train(cfg, *world.comm, te);
+      if (world.comm->rank() == 0) {
         std::printf("trained %lld steps (%lld epochs) at %.1f img/s; best val macro AUROC %.4f; run in %s\n",
                     static_cast<long long>(s.steps), static_cast<long long>(s.epochs_completed), s.images_per_second,
                     s.best_val_auroc, cfg.run_dir.c_str());
@@ -91,13 +77,7 @@ void register_train(CLI::App& app, Context& ctx) {
         }
         std::printf("final state digest %s\n", s.state_digest.c_str());
       }
-    } catch (const std::exception& e) {
-      if (world->size() == 1) throw;
-      spdlog::critical("rank {} failed: {}", world->rank(), e.what());
-      spdlog::critical("rank {} ends the job (MPI_Abort)", world->rank());
-      spdlog::default_logger()->flush();
-      world->abort(dynamic_cast<const UserError*>(&e) ? 2 : 1);
-    }
+    });
   });
 }
 
