@@ -14,17 +14,6 @@
 namespace cxr::comm {
 namespace {
 
-class MpiEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { runtime_ = std::make_unique<MpiRuntime>(); }
-  void TearDown() override { runtime_.reset(); }
-
- private:
-  std::unique_ptr<MpiRuntime> runtime_;
-};
-
-[[maybe_unused]] auto* const kMpiEnvironment = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
-
 // Forwards to a real communicator and records what the synchroniser asks of it.
 class RecordingCommunicator final : public Communicator {
  public:

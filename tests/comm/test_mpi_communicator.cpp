@@ -16,17 +16,6 @@
 namespace cxr::comm {
 namespace {
 
-class MpiEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { runtime_ = std::make_unique<MpiRuntime>(); }
-  void TearDown() override { runtime_.reset(); }
-
- private:
-  std::unique_ptr<MpiRuntime> runtime_;
-};
-
-[[maybe_unused]] auto* const kMpiEnvironment = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
-
 class MpiCommunicatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
