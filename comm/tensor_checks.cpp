@@ -8,9 +8,9 @@
 
 namespace cxr::comm {
 
-void check_tensor(const at::Tensor& t, const char* op) {
+void check_tensor(const at::Tensor& t, const char* op, bool cpu_only) {
   if (!t.defined()) throw std::invalid_argument(std::string(op) + ": the tensor is undefined");
-  if (!t.device().is_cpu()) {
+  if (cpu_only && !t.device().is_cpu()) {
     throw std::invalid_argument(std::string(op) + ": the tensor is on " + t.device().str() +
                                 "; this backend takes CPU tensors only");
   }
@@ -23,8 +23,8 @@ void check_tensor(const at::Tensor& t, const char* op) {
   }
 }
 
-void check_in_place_tensor(const at::Tensor& t, const char* op) {
-  check_tensor(t, op);
+void check_in_place_tensor(const at::Tensor& t, const char* op, bool cpu_only) {
+  check_tensor(t, op, cpu_only);
   if (!t.is_contiguous()) {
     throw std::invalid_argument(std::string(op) +
                                 ": the tensor is not contiguous; it is updated in place, so pass t.contiguous() "

@@ -6,9 +6,9 @@
 
 namespace cxr::comm {
 
-// Defined, on the CPU, of a supported dtype (float32, float64, int64, int32, uint8).
-void check_tensor(const at::Tensor& t, const char* op);
+// Defined, on the CPU (any device when !cpu_only), of a supported dtype (float32, float64, int64, int32, uint8).
+void check_tensor(const at::Tensor& t, const char* op, bool cpu_only = true);
 // check_tensor() and contiguous: for collectives that write into `t` in place.
-void check_in_place_tensor(const at::Tensor& t, const char* op);
+void check_in_place_tensor(const at::Tensor& t, const char* op, bool cpu_only = true);
 
 }  // namespace cxr::comm

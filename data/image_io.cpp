@@ -1,8 +1,10 @@
 // Image decoding (see image_io.h).
 #include "data/image_io.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#if CXR_HAVE_IMGCODECS
+#include <opencv2/imgcodecs.hpp>
+#endif
 
 #include <fstream>
 #include <vector>
@@ -44,7 +46,12 @@ cv::Mat decode_grey(const std::string& path) {
 
 cv::Mat decode_grey(const std::vector<uint8_t>& encoded, const std::string& name) {
   if (encoded.empty()) throw UserError("image '" + name + "' is empty (0 bytes)", "re-download it");
+#if CXR_HAVE_IMGCODECS
   return to_grey8(cv::imdecode(encoded, cv::IMREAD_UNCHANGED), name);
+#else
+  throw UserError("cannot decode '" + name + "': this cxrtrain was built without OpenCV's imgcodecs",
+                  "pack on a machine whose OpenCV has imgcodecs (Debian: libopencv-dev) and copy the pack here");
+#endif
 }
 
 cv::Mat resize_square(const cv::Mat& grey, int side) {

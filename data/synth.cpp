@@ -5,8 +5,10 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#if CXR_HAVE_IMGCODECS
+#include <opencv2/imgcodecs.hpp>
+#endif
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -608,7 +610,12 @@ std::string render_gallery(const std::string& png_path, int size, uint64_t seed)
     throw UserError("folder of --gallery '" + png_path + "' does not exist", "create it first");
   // imwrite picks the format from the extension, so the temporary name keeps it.
   const fs::path tmp = path.parent_path() / (".tmp." + std::to_string(::getpid()) + "." + path.filename().string());
+#if CXR_HAVE_IMGCODECS
   if (!cv::imwrite(tmp.string(), grid)) throw UserError("could not write '" + png_path + "'", "use a .png file name");
+#else
+  throw UserError("cannot write '" + png_path + "': this cxrtrain was built without OpenCV's imgcodecs",
+                  "leave out --gallery here, or make the gallery on a machine whose OpenCV has imgcodecs");
+#endif
   fs::rename(tmp, path);
   return "wrote " + png_path + ": " + std::to_string(tiles) + " films of " + std::to_string(size) +
          " px (normal, the 14 classes with their lesion masks outlined, a shortcut marker)";

@@ -117,6 +117,7 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
   cfg.train.checkpoint_every = 0;
   cfg.log.interval = static_cast<int>(options.warmup);
   env.stop_after_steps = total;  // ends train() before its end-of-run checkpoint and weight export
+  env.sync_cuda_phases = true;   // exact phase times on GPUs (the per-step loss check syncs anyway)
   env.resume.clear();
 
   trainer::TrainSummary summary;
@@ -134,6 +135,8 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
                            std::to_string(options.steps));
   }
   result.timed_steps = summary.timed_steps;
+  result.device = summary.device;
+  result.backend = summary.backend;
   result.comm_mb_per_step = summary.comm_bytes_per_step / (1024.0 * 1024.0);
 
   // Every rank's numbers to rank 0: one small all_gather per field.
@@ -172,10 +175,11 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
   std::string& t = result.table;
   std::snprintf(line, sizeof line,
                 "train bench: ResNet-%d (width %g), %d rank(s) x %d thread(s), global batch %d (%lld/rank), %d px, "
-                "%lld warm-up + %lld timed steps\n",
+                "%lld warm-up + %lld timed steps\n  device %s, gradients over %s, %s%s\n",
                 config.model.depth, config.model.width, world.size(), env.threads, config.train.global_batch,
                 static_cast<long long>(per_rank), result.image_size, static_cast<long long>(options.warmup),
-                static_cast<long long>(options.steps));
+                static_cast<long long>(options.steps), result.device.c_str(), result.backend.c_str(),
+                config.train.precision.c_str(), config.train.channels_last ? ", channels_last" : "");
   t += line;
   std::snprintf(line, sizeof line, "  %.2f img/s, %.1f ms/step (slowest rank)\n", job.images_per_second, job.step_ms);
   t += line;
@@ -207,6 +211,10 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
   json j;
   j["bench"] = "train";
   j["model"] = {{"depth", config.model.depth}, {"width", config.model.width}, {"in_channels", config.model.in_channels}};
+  j["device"] = result.device;
+  j["backend"] = result.backend;
+  j["precision"] = config.train.precision;
+  j["channels_last"] = config.train.channels_last;
   j["world_size"] = world.size();
   j["threads"] = env.threads;
   j["global_batch"] = config.train.global_batch;

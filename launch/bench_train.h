@@ -43,6 +43,7 @@ struct TrainBenchResult {
   int image_size = 0;                 // network input side (the pack's when data.image_size = 0)
   int64_t timed_steps = 0;
   double comm_mb_per_step = 0;        // gradient bytes all-reduced per step, MiB
+  std::string device, backend;        // "cpu"/"cuda:0"; "mpi", "nccl" or "local"
   std::string run_dir;                // the temporary run directory (removed unless options.keep)
   std::string table;                  // human-readable report (rank 0)
   std::string json;                   // one JSON object (rank 0)

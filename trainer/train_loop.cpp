@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <ctime>
@@ -15,6 +17,7 @@
 
 #include "comm/communicator.h"
 #include "comm/gradient_sync.h"
+#include "comm/model_communicator.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -42,8 +45,46 @@ torch::Device pick_device(const Config& cfg, const TrainEnv& env) {
                     "use train.device=cpu, or a CUDA build of LibTorch on a GPU node");
   if (cfg.train.device == "cpu" || !cuda) return torch::Device(torch::kCPU);
   const int n = static_cast<int>(torch::cuda::device_count());
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
+  // One rank per GPU: NCCL refuses two ranks on one device, and sharing one would halve both anyway.
+  if (env.local_rank >= n) {
+    throw UserError("local rank " + std::to_string(env.local_rank) + " has no GPU of its own: this node has " +
+                        std::to_string(n) + " CUDA device" + (n == 1 ? "" : "s"),
+                    "start at most " + std::to_string(n) + " ranks per node (mpirun --map-by ppr:" +
+                        std::to_string(n) + ":node), or train.device=cpu");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
 }
+
+// bf16 autocast on CUDA for the forward pass (backward follows the forward's dtypes). LibTorch 2.4
+// replaced the CUDA-only setters with per-device-type ones; both forms are kept so 1.13 and 2.x build.
+class Autocast {
+ public:
+  explicit Autocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the cached bf16 weight copies
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_;
+};
 
 // Per-class negatives/positives over the train split (the usual "balanced" BCE weighting).
 torch::Tensor balanced_pos_weight(const data::PackSplit& split) {
@@ -104,13 +145,18 @@ struct Validation {
 // Every rank scores its Pad-sampled slice; (row, probabilities) of valid rows are gathered to all
 // ranks (one collective); rank 0's result is the one that matters, all ranks compute the same.
 Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& world, torch::Device device,
-                    const data::PackSplit& split) {
+                    const data::PackSplit& split, bool bf16, torch::MemoryFormat format) {
   model->eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> rows;
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    auto p = torch::sigmoid(model->forward(batch->images.to(device))).to(torch::kCPU, torch::kDouble);
+    torch::Tensor logits;
+    {
+      Autocast autocast(bf16);
+      logits = model->forward(batch->images.to(device).contiguous(format));
+    }
+    auto p = torch::sigmoid(logits.to(torch::kFloat)).to(torch::kCPU, torch::kDouble);
     auto idx = batch->index.to(torch::kDouble).unsqueeze(1);
     auto keep = batch->valid.nonzero().squeeze(1);
     rows.push_back(torch::cat({idx, p}, 1).index_select(0, keep));
@@ -173,6 +219,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   const torch::Device device = pick_device(cfg, env);
   if (cfg.train.precision == "bf16" && !device.is_cuda())
     throw UserError("train.precision=bf16 needs a CUDA device", "use train.precision=fp32 on CPU");
+  // Model tensors (gradients, parameters, BN buffers) go over NCCL on GPUs; host values over `world`.
+  comm::ModelCommunicator model_comm = comm::model_communicator(world, device, cfg.train.backend);
+  comm::Communicator& tensors = *model_comm.comm;
   if (env.threads > 0) torch::set_num_threads(env.threads);
 
   const fs::path run_dir = cfg.run_dir;
@@ -206,11 +255,14 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   mo.norm = cfg.model.norm;
   ResNet model = make_resnet(mo);
   model->to(device);
-  if (cfg.train.channels_last && device.is_cuda()) {
+  const bool bf16 = cfg.train.precision == "bf16";
+  const torch::MemoryFormat format =
+      cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  if (cfg.train.channels_last) {
     // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one.
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+      if (p.dim() == 4) p.set_data(p.contiguous(format));
   }
   torch::optim::Adam optim(model->parameters(),
                            torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
@@ -226,7 +278,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     }
     spdlog::info("resumed from {} at step {} (epoch {}, batch {})", resume_from, st.step, st.epoch, st.next_batch);
   } else {
-    comm::broadcast_parameters_and_buffers(world, *model, 0);
+    comm::broadcast_parameters_and_buffers(tensors, *model, 0);
   }
 
   // Data.
@@ -267,14 +319,18 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t total_steps = cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, cfg.train.epochs * per_epoch)
                                                       : cfg.train.epochs * per_epoch;
-  comm::GradientSynchronizer sync(world, model->parameters(),
+  comm::GradientSynchronizer sync(tensors, model->parameters(),
                                   static_cast<size_t>(cfg.train.bucket_mb * 1024.0 * 1024.0));
   MetricsLog metrics(run_dir / "metrics.jsonl", st.step, rank == 0);
   MetricsLog timing(run_dir / "timing.jsonl", st.step, rank == 0);
-  spdlog::info("training ResNet-{} (width {}) on {} ranks, {} per rank, {} steps/epoch, {} steps, device {}",
-               cfg.model.depth, cfg.model.width, world_size, batch_per_rank, per_epoch, total_steps, device.str());
+  spdlog::info("training ResNet-{} (width {}) on {} ranks, {} per rank, {} steps/epoch, {} steps, device {}, "
+               "gradients over {}, {}{}",
+               cfg.model.depth, cfg.model.width, world_size, batch_per_rank, per_epoch, total_steps, device.str(),
+               model_comm.backend, cfg.train.precision, cfg.train.channels_last ? ", channels_last" : "");
 
   TrainSummary summary;
+  summary.device = device.str();
+  summary.backend = model_comm.backend;
   StepTimer timer;
   double interval_loss = 0;
   int64_t interval_steps = 0, interval_images = 0;
@@ -286,8 +342,15 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   model->train();
 
   auto checkpoint = [&](const fs::path& path) {
-    comm::average_buffers(world, *model);
+    comm::average_buffers(tensors, *model);
     if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
+  };
+
+  // GPU work is asynchronous: without a device sync its time lands in whichever phase next waits on it.
+  const bool sync_phases = env.sync_cuda_phases && device.is_cuda();
+  auto mark = [&](Phase phase) {
+    if (sync_phases) torch::cuda::synchronize(device.index());
+    timer.mark(phase);
   };
 
   bool stop_now = false;
@@ -297,20 +360,23 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     while (st.step < total_steps) {
       auto batch = loader.next();
       if (!batch) break;
-      timer.mark(Phase::kData);
+      mark(Phase::kData);
       const double lr = learning_rate(cfg.train.lr, cfg.train.schedule, cfg.train.warmup_steps, total_steps, st.step);
       for (auto& group : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       optim.zero_grad();
-      auto x = batch->images.to(device, /*non_blocking=*/true);
+      auto x = batch->images.to(device, /*non_blocking=*/true).contiguous(format);
       auto y = batch->labels.to(device, /*non_blocking=*/true);
-      if (cfg.train.channels_last && device.is_cuda()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      torch::Tensor logits = model->forward(x);
+      torch::Tensor logits;
+      {
+        Autocast autocast(bf16);
+        logits = model->forward(x);
+      }
       auto loss = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat), y, /*weight=*/{}, pos_weight);
       if (env.fault_kind == "nan" && st.step == env.fault_step && rank == env.fault_rank)
         loss = loss * std::numeric_limits<float>::quiet_NaN();
       if (env.fault_kind == "throw" && st.step == env.fault_step && rank == env.fault_rank)
         throw std::runtime_error("injected fault at step " + std::to_string(st.step));
-      timer.mark(Phase::kForward);
+      mark(Phase::kForward);
       // All ranks learn together whether any rank's loss is non-finite, so they stop together.
       const double loss_value = loss.item<double>();
       const bool bad = !std::isfinite(loss_value);
@@ -320,9 +386,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                                  "; training stopped, the last good checkpoint is kept");
       }
       loss.backward();
-      timer.mark(Phase::kBackward);
+      mark(Phase::kBackward);
       sync.finish();
-      timer.mark(Phase::kComm);
+      mark(Phase::kComm);
       if (cfg.train.grad_clip > 0) {
         const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.train.grad_clip);
         if (!std::isfinite(norm)) {
@@ -331,7 +397,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
         }
       }
       optim.step();
-      timer.mark(Phase::kOptim);
+      mark(Phase::kOptim);
       ++st.step;
       ++st.next_batch;
       interval_loss += loss_value;
@@ -388,9 +454,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     ++st.epoch;
     st.next_batch = 0;
     ++summary.epochs_completed;
-    comm::average_buffers(world, *model);
+    comm::average_buffers(tensors, *model);
     if (val_loader) {
-      Validation v = validate(model, *val_loader, world, device, *val_split);
+      Validation v = validate(model, *val_loader, world, device, *val_split, bf16, format);
       json per = json::object();
       for (int c = 0; c < data::kNumClasses; ++c)
         per[data::kClassNames[c]] = v.per_class[c] ? json(std::stod(fmt(*v.per_class[c]))) : json(nullptr);
@@ -410,7 +476,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   if (!stop_now && st.next_batch > 0) checkpoint(last);  // max_steps ended mid-epoch
   if (rank == 0 && !stop_now) export_torchvision_weights(model, (ckpt_dir / "torchvision_resnet.pt").string());
   world.barrier();
-  if (stop_now) comm::average_buffers(world, *model);  // every rank stops at the same step
+  if (stop_now) comm::average_buffers(tensors, *model);  // every rank stops at the same step
   summary.state_digest = module_digest(*model);
   spdlog::info("rank {} state digest {} after {} steps", rank, summary.state_digest, st.step);
   if (summary.timed_steps > 0) {

@@ -23,6 +23,7 @@ struct TrainEnv {
   std::string resume;             // "" (fresh; refuses a run_dir with checkpoints), "auto", or a path
   std::string command_line;
   int64_t stop_after_steps = 0;   // >0: end the process after this many steps (tests, benchmarks)
+  bool sync_cuda_phases = false;  // synchronise the GPU at every phase boundary (bench: exact phase times)
   // Fault injection for the fault-tolerance tests (set by launch/ from CXR_INJECT_FAULT):
   // at step `fault_step` on rank `fault_rank`, "nan" poisons the loss, "throw" throws.
   std::string fault_kind;
@@ -48,6 +49,7 @@ struct TrainSummary {
   // sha256 over every parameter and buffer of this rank's final model, in name order: equal on all
   // ranks when they hold bit-identical state (the tests compare it across ranks and runs).
   std::string state_digest;
+  std::string device, backend;    // e.g. "cuda:0", "nccl" (bench JSON)
   // Last validation's per-class AUROC (NaN where undefined) and macro, empty if not evaluated.
   std::vector<double> last_val_auroc;
   double last_val_macro = -1;

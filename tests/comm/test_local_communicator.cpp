@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include "comm/local_communicator.h"
+#include "comm/model_communicator.h"
 #include "comm/mpi_runtime.h"
+#include "core/error.h"
 
 namespace cxr::comm {
 namespace {
@@ -73,6 +75,56 @@ TEST(LocalCommunicator, RejectsWhatTheMpiBackendRejects) {
   EXPECT_THROW(world.all_reduce_max(strided), std::invalid_argument);
   torch::Tensor undefined;
   EXPECT_THROW(world.broadcast(undefined, 0), std::invalid_argument);
+}
+
+// Tensors on a non-CPU device: the "meta" device stands in for CUDA, which this machine lacks.
+TEST(LocalCommunicator, OnlyTheAnyDeviceVariantTakesNonCpuTensors) {
+  torch::Tensor t = torch::empty({3}, torch::TensorOptions().device(torch::kMeta));
+  LocalCommunicator cpu_only;
+  EXPECT_THROW(cpu_only.all_reduce_sum(t), std::invalid_argument);
+  LocalCommunicator any_device(/*any_device=*/true);
+  EXPECT_NO_THROW(any_device.all_reduce_sum(t));
+  EXPECT_NO_THROW(any_device.broadcast(t, 0));
+  std::unique_ptr<Communicator> half = any_device.split(0, 0);
+  EXPECT_NO_THROW(half->all_reduce_max(t));
+}
+
+TEST(ModelCommunicator, CpuTrainingUsesTheWorldWithoutMpi) {
+  LocalCommunicator world;
+  for (const char* backend : {"auto", "mpi"}) {
+    ModelCommunicator m = model_communicator(world, c10::Device(c10::kCPU), backend);
+    EXPECT_EQ(m.comm, &world) << backend;
+    EXPECT_EQ(m.owned, nullptr) << backend;
+    EXPECT_EQ(m.backend, "local") << backend;
+  }
+}
+
+TEST(ModelCommunicator, RefusesBackendsThatCannotCarryTheDevicesTensors) {
+  LocalCommunicator world;
+  try {
+    model_communicator(world, c10::Device(c10::kCPU), "nccl");
+    FAIL() << "nccl accepted for CPU training";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.backend=nccl"), std::string::npos) << e.what();
+  }
+  try {
+    model_communicator(world, c10::Device(c10::kCUDA, 0), "mpi");
+    FAIL() << "mpi accepted for CUDA training";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelCommunicator, OneCudaProcessWithoutMpiGetsAnAnyDeviceLocalCommunicator) {
+  LocalCommunicator world;
+  for (const char* backend : {"auto", "nccl"}) {
+    ModelCommunicator m = model_communicator(world, c10::Device(c10::kCUDA, 0), backend);
+    ASSERT_NE(m.owned, nullptr) << backend;
+    EXPECT_EQ(m.comm, m.owned.get()) << backend;
+    EXPECT_EQ(m.backend, "local") << backend;
+    torch::Tensor t = torch::empty({3}, torch::TensorOptions().device(torch::kMeta));
+    EXPECT_NO_THROW(m.comm->all_reduce_sum(t)) << backend;
+  }
 }
 
 TEST(LocalCommunicatorDeathTest, AbortExitsWithTheCode) {

@@ -10,8 +10,10 @@
 
 #include "comm/mpi_check.h"
 #include "comm/mpi_communicator.h"
+#include "comm/model_communicator.h"
 #include "comm/mpi_runtime.h"
 #include "comm/nccl_communicator.h"
+#include "core/error.h"
 
 namespace cxr::comm {
 namespace {
@@ -254,6 +256,15 @@ TEST_F(MpiCommunicatorTest, BadTensorsAreRejectedBeforeCommunicating) {
   EXPECT_THROW(world_->broadcast(strided, 0), std::invalid_argument);
   torch::Tensor undefined;
   EXPECT_THROW(world_->all_reduce_sum_async(undefined), std::invalid_argument);
+}
+
+TEST_F(MpiCommunicatorTest, CpuModelTensorsGoOverTheMpiWorld) {
+  for (const char* backend : {"auto", "mpi"}) {
+    ModelCommunicator m = model_communicator(*world_, c10::Device(c10::kCPU), backend);
+    EXPECT_EQ(m.comm, world_.get()) << backend;
+    EXPECT_EQ(m.backend, "mpi") << backend;
+  }
+  EXPECT_THROW(model_communicator(*world_, c10::Device(c10::kCPU), "nccl"), UserError);
 }
 
 TEST(MpiCheck, MessageNamesCallLocationRankHostAndMpiText) {

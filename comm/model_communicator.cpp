@@ -1,0 +1,40 @@
+// Backend choice for model tensors (see model_communicator.h).
+#include "comm/model_communicator.h"
+
+#include "comm/local_communicator.h"
+#include "comm/mpi_communicator.h"
+#include "comm/nccl_communicator.h"
+#include "core/error.h"
+
+namespace cxr::comm {
+
+ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&world);
+  ModelCommunicator m;
+  if (!device.is_cuda()) {
+    if (backend == "nccl")
+      throw UserError("train.backend=nccl needs CUDA tensors, but this job trains on the CPU",
+                      "use train.backend=auto (MPI on CPU), or train.device=cuda on a GPU node");
+    m.comm = &world;
+    m.backend = mpi ? "mpi" : "local";
+    return m;
+  }
+  if (backend == "mpi")
+    throw UserError("train.backend=mpi carries CPU tensors only, but this job trains on " + device.str(),
+                    "use train.backend=auto or nccl on GPUs, or train.device=cpu");
+  if (!mpi) {
+    if (backend == "nccl" && world.size() > 1)
+      throw UserError("train.backend=nccl bootstraps over MPI, but this job was not started by mpirun/srun",
+                      "launch with mpirun or srun");
+    m.owned = std::make_unique<LocalCommunicator>(/*any_device=*/true);
+    m.comm = m.owned.get();
+    m.backend = "local";
+    return m;
+  }
+  m.owned = make_nccl_communicator(mpi->handle(), device.index());
+  m.comm = m.owned.get();
+  m.backend = "nccl";
+  return m;
+}
+
+}  // namespace cxr::comm
