@@ -4,9 +4,11 @@
 Makes a 128 px phantom pack (once), then runs, one after the other (--repeat: alternating, medians),
     mpirun -np 2 --bind-to core cxrtrain bench --config benchmarks/ddp_compare.yaml --steps N --warmup W
     mpirun -np 2 --bind-to core /usr/bin/python3 benchmarks/torch_ddp_reference.py --steps N --warmup W
-and prints both img/s, their ratio and cxrtrain's exposed communication as a share of the step, against
-the goals (ratio >= 1.1, exposed comm < 10 %). --quick uses ResNet-18. Exit status 0 whether or not the
-goals are met (the numbers are the result); non-zero only when a run fails.
+    mpirun -np 2 --bind-to core /usr/bin/python3 benchmarks/torch_ddp_reference.py ... --channels-last
+and prints the img/s, cxrtrain's ratio to the reference as it ships (NCHW, PyTorch's default: the issue's
+goal, >= 1.1) and to the reference in cxrtrain's own layout (channels_last: like for like), and cxrtrain's
+exposed communication as a share of the step (goal < 10 %). --quick uses ResNet-18. Exit status 0
+whether or not the goals are met (the numbers are the result); non-zero only when a run fails.
 """
 import argparse
 import json
@@ -84,6 +86,8 @@ def main():
                     help="extra VAR=value for the reference's ranks, e.g. GLIBC_TUNABLES=glibc.malloc.mmap_max=0 "
                          "to give it the heap settings cxrtrain uses (launch/allocator.h)")
     ap.add_argument("--cxrtrain-args", default="", help="extra arguments for cxrtrain bench, e.g. --default-heap")
+    ap.add_argument("--reference-layouts", default="nchw,channels_last",
+                    help="comma-separated layouts to run the reference in (nchw is its default)")
     a = ap.parse_args()
     depth = 18 if a.quick else 50
     cxrtrain = a.cxrtrain or find_cxrtrain()
@@ -103,17 +107,26 @@ def main():
                                "--set", f"train.global_batch={a.global_batch}",
                                "--steps", str(a.steps), "--warmup", str(a.warmup), "--json", out] + a.cxrtrain_args.split()
 
-    def ref_cmd(out):
-        env = []
-        for kv in a.reference_env.split():
-            env += ["-x", kv]
-        return mpirun(a.np) + env + ["/usr/bin/python3", os.path.join(HERE, "torch_ddp_reference.py"), "--pack", pack,
-                                     "--depth", str(depth), "--global-batch", str(a.global_batch), "--threads", "1",
-                                     "--steps", str(a.steps), "--warmup", str(a.warmup), "--json", out] + a.reference_args.split()
+    def ref_cmd(layout):
+        def make(out):
+            env = []
+            for kv in a.reference_env.split():
+                env += ["-x", kv]
+            extra = ["--channels-last"] if layout == "channels_last" else []
+            return mpirun(a.np) + env + ["/usr/bin/python3", os.path.join(HERE, "torch_ddp_reference.py"), "--pack",
+                                         pack, "--depth", str(depth), "--global-batch", str(a.global_batch),
+                                         "--threads", "1", "--steps", str(a.steps), "--warmup", str(a.warmup),
+                                         "--json", out] + extra + a.reference_args.split()
+        return make
 
-    results = {"cxrtrain": [], "torch_ddp": []}
+    layouts = [l for l in a.reference_layouts.split(",") if l]
+    for l in layouts:
+        if l not in ("nchw", "channels_last"):
+            sys.exit(f"error: --reference-layouts: unknown layout '{l}'\nHINT: use nchw, channels_last or both")
+    ref_names = {"nchw": "torch_ddp", "channels_last": "torch_ddp_cl"}
+    results = {"cxrtrain": [], **{ref_names[l]: [] for l in layouts}}
     for rep in range(a.repeat):
-        order = [("cxrtrain", cx_cmd), ("torch_ddp", ref_cmd)]
+        order = [("cxrtrain", cx_cmd)] + [(ref_names[l], ref_cmd(l)) for l in layouts]
         if rep % 2 == 1:
             order.reverse()  # alternate, so a change in background load does not favour one side
         for name, make in order:
@@ -126,32 +139,41 @@ def main():
     def median(name, key):
         return statistics.median(r[key] for r in results[name])
 
-    cx_ips, ref_ips = median("cxrtrain", "images_per_second"), median("torch_ddp", "images_per_second")
-    cx_cpu, ref_cpu = median("cxrtrain", "cpu_ms"), median("torch_ddp", "cpu_ms")
-    ratio = cx_ips / ref_ips
+    cx_ips, cx_cpu = median("cxrtrain", "images_per_second"), median("cxrtrain", "cpu_ms")
     exposed = median("cxrtrain", "exposed_comm_ms") / median("cxrtrain", "step_ms") * 100
+    cx_layout = "channels_last" if results["cxrtrain"][0].get("channels_last") else "nchw"
     print(f"\nResNet-{depth}, {a.np} ranks x 1 thread, global batch {a.global_batch}, {a.size} px, "
-          f"{a.warmup} warm-up + {a.steps} timed steps, {a.repeat} run(s) each; cxrtrain {cxrtrain}")
+          f"{a.warmup} warm-up + {a.steps} timed steps, {a.repeat} run(s) each; cxrtrain ({cx_layout}) {cxrtrain}")
     print(f"{'run':20}{'others':>7}{'img/s':>8}{'ms/step':>9}{'CPU ms':>8}{'fwd':>7}{'bwd':>7}{'comm':>7}{'optim':>7}")
-    for name in ("cxrtrain", "torch_ddp"):
+    for name in results:
         for i, r in enumerate(results[name]):
             comm = f"{r['exposed_comm_ms']:7.0f}" if "exposed_comm_ms" in r else f"{'(bwd)':>7}"
             print(f"{name + ' #' + str(i):20}{r['other_processes_cores']:7.2f}{r['images_per_second']:8.2f}"
                   f"{r['step_ms']:9.0f}{r['cpu_ms']:8.0f}{r['forward_ms']:7.0f}{r['backward_ms']:7.0f}{comm}"
                   f"{r['optimizer_ms']:7.0f}")
-    print(f"median img/s: cxrtrain {cx_ips:.2f}, torch DDP {ref_ips:.2f}; ratio {ratio:.3f} "
-          f"(goal >= 1.1: {'met' if ratio >= 1.1 else 'NOT met'})")
-    print(f"median CPU ms/step per rank: cxrtrain {cx_cpu:.0f}, torch DDP {ref_cpu:.0f}; CPU ratio DDP/cxrtrain "
-          f"{ref_cpu / cx_cpu:.3f} (the same comparison, insensitive to other load on the cores)")
+    ratios = {}
+    for layout in layouts:
+        name = ref_names[layout]
+        ref_ips, ref_cpu = median(name, "images_per_second"), median(name, "cpu_ms")
+        ratios[layout] = {"torch_ddp_images_per_second": ref_ips, "ratio": cx_ips / ref_ips,
+                          "torch_ddp_cpu_ms": ref_cpu, "cpu_ratio": ref_cpu / cx_cpu}
+        what = ("the reference as it ships (PyTorch's default layout)" if layout == "nchw"
+                else "the reference in channels_last")
+        if layout == cx_layout:
+            what += ", like for like"
+        print(f"median img/s: cxrtrain {cx_ips:.2f}, torch DDP {layout} {ref_ips:.2f}; ratio {cx_ips / ref_ips:.3f} "
+              f"against {what}" + (f" (goal >= 1.1: {'met' if cx_ips / ref_ips >= 1.1 else 'NOT met'})"
+                                   if layout == "nchw" else ""))
+        print(f"  median CPU ms/step per rank: cxrtrain {cx_cpu:.0f}, torch DDP {layout} {ref_cpu:.0f}; "
+              f"CPU ratio {ref_cpu / cx_cpu:.3f} (insensitive to other load on the cores)")
     print(f"cxrtrain exposed comm: {exposed:.2f} % of the step (median {median('cxrtrain', 'exposed_comm_ms'):.1f} ms; "
           f"{median('cxrtrain', 'comm_in_flight_ms'):.0f} ms/step in flight) (goal < 10 %: {'met' if exposed < 10 else 'NOT met'})")
     print("('others': cores kept busy by other processes during the run, startup included; above ~0.1 the wall-clock\n"
           " img/s of that run includes their interference, the CPU ms column much less so)")
     summary = {"depth": depth, "ranks": a.np, "global_batch": a.global_batch, "image_size": a.size,
-               "warmup_steps": a.warmup, "timed_steps": a.steps, "repeat": a.repeat,
-               "cxrtrain_images_per_second": cx_ips, "torch_ddp_images_per_second": ref_ips, "ratio": ratio,
-               "cxrtrain_cpu_ms": cx_cpu, "torch_ddp_cpu_ms": ref_cpu, "cxrtrain_exposed_comm_percent": exposed,
-               "runs": results}
+               "warmup_steps": a.warmup, "timed_steps": a.steps, "repeat": a.repeat, "cxrtrain_layout": cx_layout,
+               "cxrtrain_images_per_second": cx_ips, "cxrtrain_cpu_ms": cx_cpu,
+               "cxrtrain_exposed_comm_percent": exposed, "against": ratios, "runs": results}
     with open(os.path.join(a.out, f"compare_resnet{depth}.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))

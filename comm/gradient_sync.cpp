@@ -287,6 +287,15 @@ void GradientSynchronizer::reset_step() {
   step_open_ = false;
 }
 
+at::Tensor GradientSynchronizer::slot_view(const at::Tensor& buffer, const Slot& slot) {
+  const at::Tensor& p = slot.param;
+  // With the parameter's own strides (channels_last weights, say), copying its gradient in and the
+  // average back out are plain memcpys instead of transposing copies; DDP's bucket views do the same.
+  if (p.is_non_overlapping_and_dense())
+    return buffer.as_strided(p.sizes(), p.strides(), buffer.storage_offset() + slot.offset);
+  return buffer.narrow(0, slot.offset, p.numel()).view(p.sizes());
+}
+
 void GradientSynchronizer::on_gradient(size_t index, const at::Tensor& grad) {
   std::lock_guard<std::mutex> lock(mutex_);
   begin_step();
@@ -298,7 +307,7 @@ void GradientSynchronizer::on_gradient(size_t index, const at::Tensor& grad) {
         "accumulation over several backward() calls (or a second backward through a retained graph) is not "
         "supported by the synchroniser");
   }
-  at::Tensor target = buckets_[slot.bucket].buffer.narrow(0, slot.offset, slot.param.numel());
+  at::Tensor target = slot_view(buckets_[slot.bucket].buffer, slot);
   {
     torch::NoGradGuard no_grad;
     if (!grad.defined()) {
@@ -309,7 +318,7 @@ void GradientSynchronizer::on_gradient(size_t index, const at::Tensor& grad) {
                                  " received a gradient of shape " + c10::str(grad.sizes()) +
                                  (grad.is_sparse() ? " (sparse)" : "") + "; dense gradients of the parameter's shape are required");
       }
-      target.view(grad.sizes()).copy_(grad);  // widens bfloat16/float16 to the float32 buffer
+      target.copy_(grad);  // widens bfloat16/float16 to the float32 buffer
     }
   }
   slot.reported = true;
@@ -404,7 +413,7 @@ void GradientSynchronizer::finish() {
       buffer.div_(world);
       for (size_t index : layout_[b].params) {
         at::Tensor& param = slots_[index].param;
-        at::Tensor average = buffer.narrow(0, slots_[index].offset, param.numel()).view(param.sizes());
+        at::Tensor average = slot_view(buffer, slots_[index]);
         at::Tensor& grad = param.mutable_grad();
         if (grad.defined()) {
           grad.copy_(average);  // narrows back to bfloat16/float16 where the parameter is

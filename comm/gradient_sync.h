@@ -91,6 +91,8 @@ class GradientSynchronizer {
     unsigned hook = 0;
     bool hooked = false;  // hook registered (requires_grad may change later; the hook must still go)
   };
+  // The slot's part of a bucket buffer, shaped (and strided) like its parameter.
+  static at::Tensor slot_view(const at::Tensor& buffer, const Slot& slot);
   struct Bucket {
     at::Tensor buffer;  // flat [numel], buffer_dtype, on the parameters' device
     size_t pending = 0;  // parameters that have not reported in this step

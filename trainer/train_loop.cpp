@@ -27,6 +27,7 @@
 #include "data/preprocess.h"
 #include "eval/auroc.h"
 #include "trainer/checkpoint.h"
+#include "trainer/fused_adam.h"
 #include "trainer/resnet.h"
 #include "trainer/schedule.h"
 #include "trainer/step_timer.h"
@@ -259,13 +260,14 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   const torch::MemoryFormat format =
       cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
   if (cfg.train.channels_last) {
-    // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one.
+    // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one. Not with
+    // contiguous(format): it is a no-op for a 1-channel conv1 weight [64,1,7,7] (size-1 dims make
+    // NCHW strides count as NHWC), which leaves conv1 and the 64-channel stem after it in NCHW.
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(format));
+      if (p.dim() == 4) p.set_data(torch::empty_like(p, format).copy_(p));
   }
-  torch::optim::Adam optim(model->parameters(),
-                           torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+  FusedAdam optim(model->parameters(), torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
   TrainState st;
   st.world_size = world_size;
   st.config_yaml = to_yaml(cfg);

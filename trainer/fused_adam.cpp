@@ -1,0 +1,149 @@
+// One-pass Adam (see fused_adam.h).
+#include "trainer/fused_adam.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+namespace cxr::trainer {
+namespace {
+
+using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+using StateKey = StateMap::key_type;
+
+// LibTorch 1.13 keys optimiser state by the parameter's TensorImpl address printed as text, later
+// versions by the address itself; this builds whichever key this LibTorch uses.
+template <typename Key>
+Key state_key(c10::TensorImpl* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << impl;
+    return s.str();
+  } else {
+    return static_cast<Key>(impl);
+  }
+}
+
+// Same dtype (float32), CPU, one dense layout shared by all four tensors.
+bool fusable(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m, const torch::Tensor& v) {
+  for (const torch::Tensor* t : {&p, &g, &m, &v}) {
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || !t->is_non_overlapping_and_dense() ||
+        t->strides() != p.strides() || t->sizes() != p.sizes())
+      return false;
+  }
+  return true;
+}
+
+struct Coefficients {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bias_correction2, eps, neg_step_size, weight_decay;
+};
+
+// The order of operations of the per-op formula below, element by element, in float like ATen's
+// float kernels (which may round differently only where they use fused multiply-adds). Built for
+// AVX-512, AVX2 and baseline x86-64, picked at load time like ATen's own kernels; this file is
+// compiled with -O3 -fno-math-errno so the loop vectorises (sqrt of a sum of squares never sets errno).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define CXR_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CXR_TARGET_CLONES
+#endif
+
+template <bool kWeightDecay>
+CXR_TARGET_CLONES void update_range(float* __restrict p, const float* __restrict g, float* __restrict m,
+                                    float* __restrict v, int64_t n, Coefficients c) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float grad = kWeightDecay ? g[i] + c.weight_decay * p[i] : g[i];
+    const float mi = m[i] * c.beta1 + c.one_minus_beta1 * grad;
+    const float vi = v[i] * c.beta2 + c.one_minus_beta2 * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) / c.sqrt_bias_correction2 + c.eps;
+    p[i] = p[i] + c.neg_step_size * (mi / denom);
+  }
+}
+
+void fused_update(float* p, const float* g, float* m, float* v, int64_t n, const Coefficients& c) {
+  at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+    if (c.weight_decay != 0.0f)
+      update_range<true>(p + begin, g + begin, m + begin, v + begin, end - begin, c);
+    else
+      update_range<false>(p + begin, g + begin, m + begin, v + begin, end - begin, c);
+  });
+}
+
+}  // namespace
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  last_fused_ = last_per_op_ = 0;
+  auto& states = state();
+  for (auto& group : param_groups()) {
+    auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      torch::Tensor grad = p.grad();
+      TORCH_CHECK(!grad.is_sparse(), "FusedAdam does not support sparse gradients");
+      const StateKey key = state_key<StateKey>(p.unsafeGetTensorImpl());
+      auto found = states.find(key);
+      if (found == states.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        if (options.amsgrad()) fresh->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        found = states.emplace(key, std::move(fresh)).first;
+      }
+      auto& st = static_cast<torch::optim::AdamParamState&>(*found->second);
+      st.step(st.step() + 1);
+      const double beta1 = std::get<0>(options.betas());
+      const double beta2 = std::get<1>(options.betas());
+      const double bias_correction1 = 1 - std::pow(beta1, st.step());
+      const double bias_correction2 = 1 - std::pow(beta2, st.step());
+      const double step_size = options.lr() / bias_correction1;
+      torch::Tensor& exp_avg = st.exp_avg();
+      torch::Tensor& exp_avg_sq = st.exp_avg_sq();
+
+      if (!options.amsgrad() && fusable(p, grad, exp_avg, exp_avg_sq)) {
+        const Coefficients c{static_cast<float>(beta1),
+                             static_cast<float>(1 - beta1),
+                             static_cast<float>(beta2),
+                             static_cast<float>(1 - beta2),
+                             static_cast<float>(std::sqrt(bias_correction2)),
+                             static_cast<float>(options.eps()),
+                             static_cast<float>(-step_size),
+                             static_cast<float>(options.weight_decay())};
+        fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
+                     exp_avg_sq.data_ptr<float>(), p.numel(), c);
+        ++last_fused_;
+        continue;
+      }
+      // LibTorch's Adam::step, operation for operation.
+      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
+      exp_avg.mul_(beta1).add_(grad, 1 - beta1);
+      exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+      torch::Tensor denom;
+      if (options.amsgrad()) {
+        torch::Tensor& max_exp_avg_sq = st.max_exp_avg_sq();
+        torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
+        denom = (max_exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+      } else {
+        denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+      }
+      p.addcdiv_(exp_avg, denom, -step_size);
+      ++last_per_op_;
+    }
+  }
+  return loss;
+}
+
+}  // namespace cxr::trainer
