@@ -6,6 +6,7 @@ a. A misspelt key on the command line (train.global_bach) and in a YAML file: "d
    'train.global_batch'".
 b. train.global_batch not divisible by the number of ranks (4 on -np 3).
 c. A value outside its enumeration (model.norm=group) names the valid values.
+d. Settings this device cannot honour: train.backend=nccl and train.precision=bf16 on a CPU job.
 Usage: e2e_config_errors.py CXRTRAIN [MPIEXEC]
 """
 import os
@@ -53,7 +54,13 @@ def bad_enum():
     rejected(2, "bad_norm", ["model.norm=group"], "must be one of: batch, none")
 
 
+def cpu_cannot():
+    rejected(2, "nccl_on_cpu", ["train.device=cpu", "train.backend=nccl"], "train.backend=nccl needs CUDA tensors")
+    rejected(2, "bf16_on_cpu", ["train.device=cpu", "train.precision=bf16"], "train.precision=bf16 needs a CUDA device")
+
+
 h.case("6a. misspelt key => 'did you mean', before any work (-np 2)", misspelt_key)
 h.case("6b. global_batch not divisible by ranks => clear error, before any work (-np 3)", indivisible_batch)
 h.case("6c. model.norm outside its values => clear error (-np 2)", bad_enum)
+h.case("6d. nccl / bf16 on a CPU job => clear error naming the setting, before any work (-np 2)", cpu_cannot)
 h.finish()
