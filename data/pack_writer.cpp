@@ -44,6 +44,15 @@ std::string shard_file_name(const std::string& split, int index, int count) {
   return split + buf;
 }
 
+ShardOptions shard_options(const SplitManifest& split, size_t shard, int image_size, int compression) {
+  ShardOptions so;
+  so.split = split.name;
+  so.image_size = image_size;
+  so.rows = split.shard_rows.at(shard);
+  so.compression = compression;
+  return so;
+}
+
 ShardWriter::ShardWriter(const std::string& path, const ShardOptions& options) : path_(path), options_(options) {
   h5_quiet();
   file_ = Hid(H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/hdf5_util.h"
+#include "data/manifest.h"
 #include "data/pack_format.h"
 
 namespace cxr::data {
@@ -23,6 +24,10 @@ struct ShardOptions {
   bool bboxes = false;
   std::string source = "nih-cxr14";
 };
+
+// Options of shard `shard` of `split` (split name, rows, image size, compression); the caller sets the
+// optional datasets and the source its pack has.
+ShardOptions shard_options(const SplitManifest& split, size_t shard, int image_size, int compression);
 
 class ShardWriter {
  public:

@@ -256,11 +256,7 @@ PackResult run_pack(const PackOptions& opts_in) {
           if (task.row == 0) {
             close_shard();
             const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
-            ShardOptions so;
-            so.split = sm.name;
-            so.image_size = o.size;
-            so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
-            so.compression = o.compression;
+            ShardOptions so = shard_options(sm, static_cast<size_t>(task.shard), o.size, o.compression);
             so.expert_labels = !o.expert_labels.empty();
             so.bboxes = !o.bbox_list.empty();
             writer = std::make_unique<ShardWriter>((staging / sm.shards[static_cast<size_t>(task.shard)]).string(), so);

@@ -494,11 +494,7 @@ SynthResult run_synth(const SynthOptions& o_in) {
           if (task.row == 0) {
             close_shard();
             const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
-            ShardOptions so;
-            so.split = sm.name;
-            so.image_size = o.size;
-            so.rows = sm.shard_rows[static_cast<size_t>(task.shard)];
-            so.compression = o.compression;
+            ShardOptions so = shard_options(sm, static_cast<size_t>(task.shard), o.size, o.compression);
             so.lesion_mask = true;
             so.shortcut = true;
             so.source = "phantom";
