@@ -90,6 +90,8 @@ void register_bench(CLI::App& app, Context& ctx) {
       "  cxrtrain bench --loader --pack packs/nih256 --png-root /data/nih-cxr14 --set loader.workers=2\n"
       "  mpirun -np 2 cxrtrain bench --config configs/reference_study.yaml --set data.pack=packs/phantom128 \\\n"
       "      --set train.threads=1 --steps 5 --warmup 3 --json bench.json\n"
+      "  mpirun -np 8 cxrtrain bench --config configs/reference_study.yaml --set data.pack=packs/nih256 \\\n"
+      "      --set data.image_size=224 --set train.precision=bf16 --set train.global_batch=512 --steps 50 --warmup 10\n"
       "--steps runs the training loop itself (validation off, run directory in a temporary folder) and\n"
       "reports img/s and data wait / forward / backward / exposed comm / optimiser per step. See benchmarks/.");
   cmd->add_flag("--loader", a->loader, "Pack loader vs decoding the source PNGs, same images, same preprocessing");
