@@ -385,10 +385,12 @@ void GradientSynchronizer::finish() {
   begin_step();
   {
     torch::NoGradGuard no_grad;
-    // Parameters without a gradient this step count as zero, and complete their buckets.
+    // Parameters without a gradient this step count as zero, and complete their buckets. "Has a bucket"
+    // is decided at construction (hooked), not by requires_grad now: a parameter frozen later still
+    // completes its bucket, one unfrozen later has no slot to write.
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
-      if (!slot.param.requires_grad() || slot.reported) continue;
+      if (!slot.hooked || slot.reported) continue;
       buckets_[slot.bucket].buffer.narrow(0, slot.offset, slot.param.numel()).zero_();
       slot.reported = true;
       if (--buckets_[slot.bucket].pending == 0) mark_ready(slot.bucket);

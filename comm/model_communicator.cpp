@@ -22,15 +22,15 @@ ModelCommunicator model_communicator(Communicator& world, const c10::Device& dev
   if (backend == "mpi")
     throw UserError("train.backend=mpi carries CPU tensors only, but this job trains on " + device.str(),
                     "use train.backend=auto or nccl on GPUs, or train.device=cpu");
-  if (!mpi) {
-    if (backend == "nccl" && world.size() > 1)
-      throw UserError("train.backend=nccl bootstraps over MPI, but this job was not started by mpirun/srun",
-                      "launch with mpirun or srun");
+  if (!mpi) {  // one process without mpirun: nothing to communicate with
     m.owned = std::make_unique<LocalCommunicator>(/*any_device=*/true);
     m.comm = m.owned.get();
     m.backend = "local";
     return m;
   }
+  if (!nccl_backend_available())
+    throw UserError("training on " + device.str() + " under MPI needs the NCCL backend, which this build lacks",
+                    "rebuild with -DCXR_WITH_NCCL=ON against a CUDA LibTorch and NCCL (NCCL_ROOT)");
   m.owned = make_nccl_communicator(mpi->handle(), device.index());
   m.comm = m.owned.get();
   m.backend = "nccl";

@@ -20,7 +20,8 @@ struct ModelCommunicator {
 
 // CPU: `world` (MPI, or local at world size 1); "nccl" is refused. CUDA: NCCL over world's MPI
 // communicator, collective on every rank; without MPI (one process, no mpirun) a local communicator
-// that accepts CUDA tensors. "mpi" on CUDA is refused (the MPI backend carries CPU tensors only).
+// that accepts CUDA tensors. "mpi" on CUDA is refused (the MPI backend carries CPU tensors only), and so is
+// CUDA under MPI in a build without the NCCL backend.
 // Throws UserError naming the setting and what to do instead.
 ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend);
 

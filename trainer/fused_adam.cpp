@@ -29,12 +29,16 @@ Key state_key(c10::TensorImpl* impl) {
   }
 }
 
-// Same dtype (float32), CPU, one dense layout shared by all four tensors.
+// Same dtype (float32), CPU, one dense layout shared by all four tensors: the same strides wherever a
+// dimension has more than one element (strides of size-1 dimensions do not move anything, and autograd
+// may hand conv1's [64,1,7,7] gradient other ones than its channels_last weight has).
 bool fusable(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m, const torch::Tensor& v) {
   for (const torch::Tensor* t : {&p, &g, &m, &v}) {
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || !t->is_non_overlapping_and_dense() ||
-        t->strides() != p.strides() || t->sizes() != p.sizes())
+        t->sizes() != p.sizes())
       return false;
+    for (int64_t d = 0; d < p.dim(); ++d)
+      if (p.size(d) > 1 && t->stride(d) != p.stride(d)) return false;
   }
   return true;
 }
@@ -43,10 +47,12 @@ struct Coefficients {
   float beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bias_correction2, eps, neg_step_size, weight_decay;
 };
 
-// The order of operations of the per-op formula below, element by element, in float like ATen's
-// float kernels (which may round differently only where they use fused multiply-adds). Built for
-// AVX-512, AVX2 and baseline x86-64, picked at load time like ATen's own kernels; this file is
-// compiled with -O3 -fno-math-errno so the loop vectorises (sqrt of a sum of squares never sets errno).
+// The per-op formula below, element by element, in float. ATen's vectorised kernels use fused
+// multiply-adds in places (add_ with alpha), so results may differ from LibTorch's Adam in the last
+// bit. Built for AVX-512, AVX2 and baseline x86-64, picked at load time like ATen's own kernels. This
+// file is compiled with -O3 -fno-math-errno (so the loop vectorises: sqrt of a sum of squares never
+// sets errno) and -ffp-contract=off: no clone contracts into FMAs, so every CPU computes the same bits
+// and ranks on different CPUs keep identical parameters.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define CXR_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -63,7 +69,7 @@ CXR_TARGET_CLONES void update_range(float* __restrict p, const float* __restrict
     m[i] = mi;
     v[i] = vi;
     const float denom = std::sqrt(vi) / c.sqrt_bias_correction2 + c.eps;
-    p[i] = p[i] + c.neg_step_size * (mi / denom);
+    p[i] = p[i] + c.neg_step_size * mi / denom;  // addcdiv's order: (value * t1) / t2
   }
 }
 
@@ -124,6 +130,9 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
                              static_cast<float>(options.weight_decay())};
         fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
                      exp_avg_sq.data_ptr<float>(), p.numel(), c);
+        // Written through raw pointers: bump the version counters as in-place ops do, so autograd
+        // still catches a saved tensor modified after use.
+        for (torch::Tensor* t : {&p, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
         ++last_fused_;
         continue;
       }

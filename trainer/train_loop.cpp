@@ -46,26 +46,39 @@ torch::Device pick_device(const Config& cfg, const TrainEnv& env) {
                     "use train.device=cpu, or a CUDA build of LibTorch on a GPU node");
   if (cfg.train.device == "cpu" || !cuda) return torch::Device(torch::kCPU);
   const int n = static_cast<int>(torch::cuda::device_count());
-  // One rank per GPU: NCCL refuses two ranks on one device, and sharing one would halve both anyway.
+  // One rank per GPU. A rank that sees a single GPU uses it: schedulers that give each task its own GPU
+  // (srun --gpus-per-task=1, CUDA_VISIBLE_DEVICES per rank) show every rank one device, whatever its
+  // local rank; ranks that really share one are refused by NCCL ("Duplicate GPU"), naming them.
+  if (n == 1) return torch::Device(torch::kCUDA, 0);
   if (env.local_rank >= n) {
-    throw UserError("local rank " + std::to_string(env.local_rank) + " has no GPU of its own: this node has " +
-                        std::to_string(n) + " CUDA device" + (n == 1 ? "" : "s"),
+    throw UserError("local rank " + std::to_string(env.local_rank) + " has no GPU of its own: this node shows " +
+                        std::to_string(n) + " CUDA devices",
                     "start at most " + std::to_string(n) + " ranks per node (mpirun --map-by ppr:" +
                         std::to_string(n) + ":node), or train.device=cpu");
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
 }
 
-// bf16 autocast on CUDA for the forward pass (backward follows the forward's dtypes). LibTorch 2.4
-// replaced the CUDA-only setters with per-device-type ones; both forms are kept so 1.13 and 2.x build.
+// bf16 autocast on CUDA for the forward pass (backward follows the forward's dtypes); the previous
+// state is restored on exit. LibTorch 2.4 replaced the CUDA-only setters with per-device-type ones;
+// both forms are kept so 1.13 and 2.x build.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define CXR_AUTOCAST_PER_DEVICE 1
+#else
+#define CXR_AUTOCAST_PER_DEVICE 0
+#endif
 class Autocast {
  public:
   explicit Autocast(bool on) : on_(on) {
     if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if CXR_AUTOCAST_PER_DEVICE
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
 #else
+    was_enabled_ = at::autocast::is_enabled();
+    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
     at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
     at::autocast::set_enabled(true);
 #endif
@@ -73,10 +86,12 @@ class Autocast {
   }
   ~Autocast() {
     if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#if CXR_AUTOCAST_PER_DEVICE
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
 #else
-    at::autocast::set_enabled(false);
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
 #endif
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the cached bf16 weight copies
   }
@@ -85,6 +100,8 @@ class Autocast {
 
  private:
   bool on_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
 // Per-class negatives/positives over the train split (the usual "balanced" BCE weighting).
@@ -221,6 +238,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   if (cfg.train.precision == "bf16" && !device.is_cuda())
     throw UserError("train.precision=bf16 needs a CUDA device", "use train.precision=fp32 on CPU");
   // Model tensors (gradients, parameters, BN buffers) go over NCCL on GPUs; host values over `world`.
+  // The rank's GPU is the current device for everything below, not only for guarded calls.
+  c10::OptionalDeviceGuard device_guard;
+  if (device.is_cuda()) device_guard.reset_device(device);
   comm::ModelCommunicator model_comm = comm::model_communicator(world, device, cfg.train.backend);
   comm::Communicator& tensors = *model_comm.comm;
   if (env.threads > 0) torch::set_num_threads(env.threads);

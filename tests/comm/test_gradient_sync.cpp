@@ -197,6 +197,30 @@ TEST_F(GradientSyncTest, FrozenParametersGetNoBucketAndKeepNoGradient) {
   }
 }
 
+TEST_F(GradientSyncTest, FreezingOrUnfreezingAfterConstructionKeepsTheLayout) {
+  // a was trainable at construction and is frozen later: it counts as zero and completes its bucket.
+  // b was frozen at construction and is unfrozen later: it has no bucket; its gradient stays local.
+  at::Tensor a = leaf({4});
+  at::Tensor b = leaf({3});
+  at::Tensor c = leaf({2});
+  b.requires_grad_(false);
+  for (int64_t bucket_bytes : {int64_t{1}, GradientSynchronizer::kDefaultBucketBytes}) {
+    SCOPED_TRACE("bucket bytes " + std::to_string(bucket_bytes));
+    clear_grads({a, b, c});
+    GradientSynchronizer sync(*world_, {a, b, c}, bucket_bytes);
+    a.requires_grad_(false);
+    b.requires_grad_(true);
+    ((a.sum() + b.sum() + c.sum()) * static_cast<float>(r_ + 1)).backward();
+    sync.finish();
+    ASSERT_TRUE(a.grad().defined());
+    EXPECT_TRUE(torch::equal(a.grad(), torch::zeros({4})));
+    EXPECT_TRUE(torch::equal(b.grad(), torch::full({3}, static_cast<float>(r_ + 1))));  // not averaged
+    EXPECT_TRUE(torch::equal(c.grad(), torch::full({2}, (n_ + 1) / 2.0f)));
+    a.requires_grad_(true);
+    b.requires_grad_(false);
+  }
+}
+
 TEST_F(GradientSyncTest, OutOfOrderReadinessStillLaunchesInBucketOrder) {
   // a [3] is registered first, b [5] second, so with one parameter per bucket bucket 0 holds b and
   // bucket 1 holds a. The forward uses b first and a last, so backward produces a's gradient first.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -63,6 +64,54 @@ TEST(FusedAdam, MatchesLibTorchAdamOverManySteps) {
       EXPECT_FALSE(torch::equal(a[i], make_params(7)[i])) << "parameter " << i << " moved";
     }
   }
+}
+
+TEST(FusedAdam, FusedLoopIsTheDocumentedFormulaBitForBit) {
+  // The loop must give the same bits on every CPU (no FMA contraction in any clone): compare it with the
+  // formula evaluated here one element at a time, in float, in fused_adam.cpp's order. Baseline x86-64
+  // (this test's flags) has no FMA, so this side is uncontracted too.
+  const double lr = 3e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.05;
+  torch::manual_seed(42);
+  torch::Tensor p = torch::randn({1000}).requires_grad_(true);
+  std::vector<float> ep(p.data_ptr<float>(), p.data_ptr<float>() + 1000), em(1000, 0.0f), ev(1000, 0.0f);
+  FusedAdam fused({p}, torch::optim::AdamOptions(lr).betas({b1, b2}).eps(eps).weight_decay(wd));
+  for (int k = 1; k <= 3; ++k) {
+    torch::manual_seed(k);
+    torch::Tensor g = torch::randn({1000});
+    p.mutable_grad() = g;
+    fused.step();
+    const float sqrt_bc2 = static_cast<float>(std::sqrt(1 - std::pow(b2, k)));
+    const float neg_step = static_cast<float>(-(lr / (1 - std::pow(b1, k))));
+    for (int i = 0; i < 1000; ++i) {
+      const float gi = g.data_ptr<float>()[i] + static_cast<float>(wd) * ep[i];
+      em[i] = em[i] * static_cast<float>(b1) + static_cast<float>(1 - b1) * gi;
+      ev[i] = ev[i] * static_cast<float>(b2) + static_cast<float>(1 - b2) * gi * gi;
+      const float denom = std::sqrt(ev[i]) / sqrt_bc2 + static_cast<float>(eps);
+      ep[i] = ep[i] + neg_step * em[i] / denom;
+    }
+  }
+  EXPECT_EQ(fused.last_fused(), 1);
+  EXPECT_TRUE(torch::equal(p.detach(), torch::from_blob(ep.data(), {1000}))) << "max |diff| "
+      << (p.detach() - torch::from_blob(ep.data(), {1000})).abs().max().item<float>();
+}
+
+TEST(FusedAdam, SizeOneDimensionStridesDoNotBlockFusingAndVersionsAreBumped) {
+  // conv1's weight [64,1,7,7] in channels_last, with a gradient in NCHW strides: the same memory order.
+  torch::Tensor p = torch::empty({64, 1, 7, 7}, torch::MemoryFormat::ChannelsLast).copy_(torch::randn({64, 1, 7, 7}));
+  p.set_requires_grad(true);
+  torch::Tensor q = p.detach().clone(torch::MemoryFormat::Contiguous).requires_grad_(true);
+  ASSERT_NE(p.strides(), q.strides());
+  FusedAdam fused({p}, torch::optim::AdamOptions(1e-3));
+  torch::optim::Adam reference({q}, torch::optim::AdamOptions(1e-3));
+  torch::Tensor g = torch::randn({64, 1, 7, 7});
+  p.mutable_grad() = g.clone();
+  q.mutable_grad() = g.clone();
+  const auto version = p._version();
+  fused.step();
+  reference.step();
+  EXPECT_EQ(fused.last_fused(), 1);
+  EXPECT_GT(p._version(), version);
+  EXPECT_LT(max_rel_diff(p.detach(), q.detach()), 1e-5);
 }
 
 TEST(FusedAdam, PerOpPathIsLibTorchsAdamBitForBit) {
