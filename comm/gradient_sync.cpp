@@ -411,9 +411,10 @@ void GradientSynchronizer::finish() {
     torch::NoGradGuard no_grad;
     // sum / world straight into each gradient: one pass over the bytes instead of dividing the whole
     // bucket and then copying it out.
+    // A CPU 0-dim double: a scalar to any buffer's dtype and device, no allocation on the device.
+    const at::Tensor world = torch::scalar_tensor(static_cast<double>(comm_.size()), torch::kDouble);
     for (size_t b = 0; b < buckets_.size(); ++b) {
       at::Tensor& buffer = buckets_[b].buffer;
-      const at::Tensor world = torch::scalar_tensor(static_cast<double>(comm_.size()), buffer.options());
       for (size_t index : layout_[b].params) {
         at::Tensor& param = slots_[index].param;
         at::Tensor sum = slot_view(buffer, slots_[index]);

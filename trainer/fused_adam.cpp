@@ -47,7 +47,7 @@ struct Coefficients {
   float beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bias_correction2, eps, neg_step_size, weight_decay;
 };
 
-// The per-op formula below, element by element, in float. ATen's vectorised kernels use fused
+// LibTorch's Adam formula, element by element, in float. ATen's vectorised kernels use fused
 // multiply-adds in places (add_ with alpha), so results may differ from LibTorch's Adam in the last
 // bit. Built for AVX-512, AVX2 and baseline x86-64, picked at load time like ATen's own kernels. This
 // file is compiled with -O3 -fno-math-errno (so the loop vectorises: sqrt of a sum of squares never
@@ -84,72 +84,80 @@ void fused_update(float* p, const float* g, float* m, float* v, int64_t n, const
 
 }  // namespace
 
+torch::Tensor* FusedAdam::moment(const torch::Tensor& p, bool second) {
+  auto found = state().find(state_key<StateKey>(p.unsafeGetTensorImpl()));
+  if (found == state().end()) return nullptr;
+  auto& st = static_cast<torch::optim::AdamParamState&>(*found->second);
+  return second ? &st.exp_avg_sq() : &st.exp_avg();
+}
+
+bool FusedAdam::all_fusable() {
+  for (auto& group : param_groups()) {
+    const bool amsgrad = static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad();
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      if (amsgrad || p.grad().is_sparse()) return false;
+      // Moments not created yet will be zeros_like(p): p's own layout.
+      const torch::Tensor* m = moment(p, false);
+      const torch::Tensor* v = moment(p, true);
+      if (!fusable(p, p.grad(), m ? *m : p, v ? *v : p)) return false;
+    }
+  }
+  return true;
+}
+
 torch::Tensor FusedAdam::step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
   last_fused_ = last_per_op_ = 0;
+  int64_t with_grad = 0;
+  for (auto& group : param_groups())
+    for (auto& p : group.params()) with_grad += p.grad().defined() ? 1 : 0;
+  // All or nothing: if any parameter cannot take the fused loop, the whole step is LibTorch's own.
+  if (!all_fusable()) {
+    torch::optim::Adam::step();
+    last_per_op_ = with_grad;
+    return loss;
+  }
+
+  torch::NoGradGuard no_grad;
   auto& states = state();
   for (auto& group : param_groups()) {
     auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      torch::Tensor grad = p.grad();
-      TORCH_CHECK(!grad.is_sparse(), "FusedAdam does not support sparse gradients");
       const StateKey key = state_key<StateKey>(p.unsafeGetTensorImpl());
       auto found = states.find(key);
-      if (found == states.end()) {
+      if (found == states.end()) {  // as LibTorch's Adam creates it
         auto fresh = std::make_unique<torch::optim::AdamParamState>();
         fresh->step(0);
         fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-        if (options.amsgrad()) fresh->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         found = states.emplace(key, std::move(fresh)).first;
       }
       auto& st = static_cast<torch::optim::AdamParamState&>(*found->second);
       st.step(st.step() + 1);
       const double beta1 = std::get<0>(options.betas());
       const double beta2 = std::get<1>(options.betas());
-      const double bias_correction1 = 1 - std::pow(beta1, st.step());
-      const double bias_correction2 = 1 - std::pow(beta2, st.step());
-      const double step_size = options.lr() / bias_correction1;
+      const Coefficients c{static_cast<float>(beta1),
+                           static_cast<float>(1 - beta1),
+                           static_cast<float>(beta2),
+                           static_cast<float>(1 - beta2),
+                           static_cast<float>(std::sqrt(1 - std::pow(beta2, st.step()))),
+                           static_cast<float>(options.eps()),
+                           static_cast<float>(-options.lr() / (1 - std::pow(beta1, st.step()))),
+                           static_cast<float>(options.weight_decay())};
       torch::Tensor& exp_avg = st.exp_avg();
       torch::Tensor& exp_avg_sq = st.exp_avg_sq();
-
-      if (!options.amsgrad() && fusable(p, grad, exp_avg, exp_avg_sq)) {
-        const Coefficients c{static_cast<float>(beta1),
-                             static_cast<float>(1 - beta1),
-                             static_cast<float>(beta2),
-                             static_cast<float>(1 - beta2),
-                             static_cast<float>(std::sqrt(bias_correction2)),
-                             static_cast<float>(options.eps()),
-                             static_cast<float>(-step_size),
-                             static_cast<float>(options.weight_decay())};
-        fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
-                     exp_avg_sq.data_ptr<float>(), p.numel(), c);
-        // Written through raw pointers: bump the version counters as in-place ops do, so autograd
-        // still catches a saved tensor modified after use.
-        for (torch::Tensor* t : {&p, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
-        ++last_fused_;
-        continue;
-      }
-      // LibTorch's Adam::step, operation for operation.
-      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
-      exp_avg.mul_(beta1).add_(grad, 1 - beta1);
-      exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-      torch::Tensor denom;
-      if (options.amsgrad()) {
-        torch::Tensor& max_exp_avg_sq = st.max_exp_avg_sq();
-        torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
-        denom = (max_exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      } else {
-        denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      }
-      p.addcdiv_(exp_avg, denom, -step_size);
-      ++last_per_op_;
+      fused_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), exp_avg.data_ptr<float>(),
+                   exp_avg_sq.data_ptr<float>(), p.numel(), c);
+      // Written through raw pointers: bump the version counters as in-place ops do, so autograd
+      // still catches a saved tensor modified after use.
+      for (torch::Tensor* t : {&p, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
+      ++last_fused_;
     }
   }
   return loss;

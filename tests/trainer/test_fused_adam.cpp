@@ -114,8 +114,21 @@ TEST(FusedAdam, SizeOneDimensionStridesDoNotBlockFusingAndVersionsAreBumped) {
   EXPECT_LT(max_rel_diff(p.detach(), q.detach()), 1e-5);
 }
 
+TEST(FusedAdam, MixedStepsAreLibTorchsAdamBitForBit) {
+  // One float64 parameter among float32 ones: the whole step goes to LibTorch's Adam.
+  auto a = make_params(9), b = make_params(9);
+  for (auto* ps : {&a, &b}) (*ps)[3] = (*ps)[3].detach().to(torch::kDouble).requires_grad_(true);
+  FusedAdam fused(a, torch::optim::AdamOptions(1e-3));
+  torch::optim::Adam reference(b, torch::optim::AdamOptions(1e-3));
+  run_steps(fused, a, 0, 4);
+  run_steps(reference, b, 0, 4);
+  EXPECT_EQ(fused.last_fused(), 0);
+  EXPECT_EQ(fused.last_per_op(), static_cast<int64_t>(a.size()));
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
 TEST(FusedAdam, PerOpPathIsLibTorchsAdamBitForBit) {
-  // amsgrad and float64 parameters are not fused: the per-op path must equal LibTorch exactly.
+  // amsgrad and float64 parameters are not fused: the step must equal LibTorch's exactly.
   auto to_double = [](std::vector<torch::Tensor> ps) {
     for (auto& p : ps) p = p.detach().to(torch::kDouble).requires_grad_(true);
     return ps;
