@@ -3,6 +3,7 @@
 // break "same seed => same split/order" across machines, so every seeded choice goes through here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>

@@ -42,6 +42,20 @@ void Hid::reset() {
 
 void h5_quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+bool h5_threadsafe() {
+  static const bool threadsafe = [] {
+    hbool_t ts = false;
+    return H5is_library_threadsafe(&ts) >= 0 && ts;
+  }();
+  return threadsafe;
+}
+
+std::unique_lock<std::mutex> h5_serial_lock() {
+  static std::mutex mutex;
+  if (h5_threadsafe()) return {};
+  return std::unique_lock<std::mutex>(mutex);
+}
+
 namespace {
 
 Hid fixed_string_type(size_t len) {
@@ -79,28 +93,37 @@ void h5_write_int_attr(hid_t obj, const std::string& name, long long value) {
   H5_CHECK(H5Awrite(attr, H5T_NATIVE_LLONG, &value));
 }
 
-std::string h5_read_string_attr(hid_t obj, const std::string& name) {
-  Hid attr(H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)));
-  Hid type(H5_CHECK(H5Aget_type(attr)));
-  size_t len = H5Tget_size(type);
-  std::vector<char> buf(len + 1, '\0');
-  Hid mem = fixed_string_type(len);
-  H5_CHECK(H5Aread(attr, mem, buf.data()));
-  return std::string(buf.data());
-}
+namespace {
 
-std::vector<std::string> h5_read_string_array_attr(hid_t obj, const std::string& name) {
+// Reads a fixed-length string attribute of `expected` elements (0 = any count up to 4096); the type,
+// length and count are checked before the buffer is sized, so a damaged file cannot overflow it.
+std::vector<std::string> read_fixed_strings(hid_t obj, const std::string& name, hssize_t expected) {
   Hid attr(H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)));
   Hid type(H5_CHECK(H5Aget_type(attr)));
   Hid space(H5_CHECK(H5Aget_space(attr)));
-  size_t len = H5Tget_size(type);
-  hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space));
+  const size_t len = H5Tget_size(type);
+  const hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space));
+  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) != 0 || len == 0 || len > 4096 || n < 0 ||
+      n > 4096 || (expected > 0 && n != expected)) {
+    throw std::runtime_error("attribute '" + name + "' is not " +
+                             (expected == 1 ? std::string("a fixed-length string") : "an array of fixed-length strings"));
+  }
   std::vector<char> buf(len * static_cast<size_t>(n), '\0');
   Hid mem = fixed_string_type(len);
-  H5_CHECK(H5Aread(attr, mem, buf.data()));
+  if (n) H5_CHECK(H5Aread(attr, mem, buf.data()));
   std::vector<std::string> out;
   for (hssize_t i = 0; i < n; ++i) out.emplace_back(buf.data() + i * len, strnlen(buf.data() + i * len, len));
   return out;
+}
+
+}  // namespace
+
+std::string h5_read_string_attr(hid_t obj, const std::string& name) {
+  return read_fixed_strings(obj, name, 1).at(0);
+}
+
+std::vector<std::string> h5_read_string_array_attr(hid_t obj, const std::string& name) {
+  return read_fixed_strings(obj, name, 0);
 }
 
 bool h5_has_dataset(hid_t file, const std::string& name) {

@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,12 +49,19 @@ class Hid {
 // Silences HDF5's automatic error printing (we report errors ourselves).
 void h5_quiet();
 
+// Whether this HDF5 was built thread-safe (H5is_library_threadsafe, asked once). Debian's is; a build
+// without it must not be entered by two threads at once.
+bool h5_threadsafe();
+// Held around HDF5 calls made from several threads: an empty lock when HDF5 is thread-safe (it has
+// its own global lock), else a lock on one process-wide mutex.
+std::unique_lock<std::mutex> h5_serial_lock();
+
 // Attribute helpers on a file or group.
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value);
 void h5_write_string_array_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values);
 void h5_write_int_attr(hid_t obj, const std::string& name, long long value);
 std::string h5_read_string_attr(hid_t obj, const std::string& name);
-std::vector<std::string> h5_read_string_array_attr(hid_t obj, const std::string& name);
+std::vector<std::string> h5_read_string_array_attr(hid_t obj, const std::string& name);  // fixed-length strings
 bool h5_has_dataset(hid_t file, const std::string& name);
 
 }  // namespace cxr::data

@@ -16,6 +16,7 @@ struct SplitManifest {
   std::string name;
   std::vector<std::string> shards;     // file names relative to the pack folder
   std::vector<int64_t> shard_rows;
+  std::vector<std::string> shard_sha256;  // hex digest of each shard file; "" in packs of older versions
   int64_t count = 0;
   int64_t patients = 0;
   std::array<int64_t, kNumClasses> positives{};
@@ -31,7 +32,12 @@ struct Manifest {
   const SplitManifest& split(const std::string& name) const;  // throws UserError naming the valid splits
 };
 
+// Reads and checks manifest.json: types, ranges (image side 1-16384, counts >= 0, rows adding up to
+// each split's count), plain shard file names, and the 14 classes in cxrtrain's order. UserError naming
+// the file and key otherwise.
 Manifest read_manifest(const std::string& pack_dir);
+// sha256 of the manifest file itself: the pack's identity, recorded in checkpoints.
+std::string manifest_sha256(const std::string& pack_dir);
 // JSON text of the manifest; `provenance_json` (a JSON object) is merged in as extra top-level keys.
 std::string manifest_json(const Manifest& manifest, const std::string& provenance_json);
 

@@ -1,66 +1,78 @@
-// Pack reader (see pack_reader.h).
+// Pack reader (see pack_reader.h). Each shard is checked in full before its rows are read: attributes,
+// then every dataset's type, shape, chunking and filters (pack_schema.h), then the row values.
 #include "data/pack_reader.h"
 
+#include <spdlog/spdlog.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "core/error.h"
+#include "data/fletcher32.h"
 #include "data/hdf5_util.h"
+#include "data/pack_schema.h"
 
 namespace cxr::data {
 
+namespace fs = std::filesystem;
+
+struct Frames {
+  Hid dataset;
+  std::vector<int> filters;  // in the order applied when writing
+  size_t max_stored = 0;     // largest plausible stored chunk, checked before a buffer is sized from it
+};
+
 struct PackSplit::Shard {
   std::string path;
-  Hid file, images, masks;
-  bool images_deflate = false, masks_deflate = false;
+  Hid file;
+  Frames images, masks;
 };
 
 namespace {
 
-bool uses_deflate(hid_t dataset) {
-  Hid plist(H5_CHECK(H5Dget_create_plist(dataset)));
-  int n = H5_CHECK(H5Pget_nfilters(plist));
-  bool deflate = false;
-  for (int i = 0; i < n; ++i) {
-    unsigned flags = 0;
-    size_t nelem = 0;
-    char name[64];
-    unsigned config = 0;
-    H5Z_filter_t f = H5_CHECK(H5Pget_filter2(plist, static_cast<unsigned>(i), &flags, &nelem, nullptr,
-                                             sizeof name, name, &config));
-    if (f != H5Z_FILTER_DEFLATE) {
-      throw UserError("unsupported HDF5 filter " + std::to_string(f) + " in a pack image dataset",
-                      "packs use no compression or gzip only; re-create the pack with cxrtrain");
-    }
-    deflate = true;
-  }
-  return deflate;
-}
-
 template <class T>
-std::vector<T> read_all(hid_t file, const char* name, hid_t mem_type, size_t expected, const std::string& path) {
-  std::vector<T> out(expected);
-  Hid ds(H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT)));
-  Hid space(H5_CHECK(H5Dget_space(ds)));
-  auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space)));
-  if (n != expected) {
-    throw UserError(path + ": dataset '" + name + "' has " + std::to_string(n) + " values, expected " +
-                    std::to_string(expected), "the shard is damaged; re-create the pack");
-  }
-  if (n) H5_CHECK(H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()));
+std::vector<T> read_rows(hid_t file, const std::string& shard, const DatasetSpec& spec, hid_t mem_type) {
+  check_dataset(file, shard, spec);
+  size_t count = 1;
+  for (int64_t d : spec.dims) count *= static_cast<size_t>(d);
+  std::vector<T> out(count);
+  with_pack_context(shard, spec.name, [&] {
+    Hid ds(H5_CHECK(H5Dopen2(file, spec.name, H5P_DEFAULT)));
+    if (count) H5_CHECK(H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()));
+    return 0;
+  });
   return out;
 }
 
-int64_t dataset_rows(hid_t file, const char* name) {
-  Hid ds(H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT)));
-  Hid space(H5_CHECK(H5Dget_space(ds)));
-  hsize_t dims[3] = {0, 0, 0};
-  H5_CHECK(H5Sget_simple_extent_dims(space, dims, nullptr));
-  return static_cast<int64_t>(dims[0]);
+// Opens a frame dataset ([N,side,side], one frame per chunk) checked against the schema.
+Frames open_frames(hid_t file, const std::string& shard, const char* name, ElementType type, int64_t rows, int side) {
+  const DatasetSpec spec{name, type, {rows, side, side}, /*frames=*/true};
+  Frames f;
+  f.filters = check_dataset(file, shard, spec).filters;
+  if (std::count(f.filters.begin(), f.filters.end(), static_cast<int>(H5Z_FILTER_DEFLATE)) > 1)
+    bad_pack(shard, name, "applies gzip twice; packs use it at most once");
+  const size_t bytes = static_cast<size_t>(side) * static_cast<size_t>(side) * (type == ElementType::kU16 ? 2 : 1);
+  // zlib's worst case for incompressible data, plus 4 checksum bytes per filter.
+  f.max_stored = static_cast<size_t>(compressBound(static_cast<uLong>(bytes))) + 4 * f.filters.size() + 64;
+  f.dataset = with_pack_context(shard, name, [&] { return Hid(H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT))); });
+  return f;
+}
+
+// One line per pack, not per split or shard.
+void warn_unchecksummed_once(const std::string& dir) {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (warned.insert(fs::absolute(dir).lexically_normal().string()).second) {
+    spdlog::warn("pack {} has no chunk checksums (written by an older cxrtrain): damaged images cannot be "
+                 "detected; re-create it to get them", dir);
+  }
 }
 
 }  // namespace
@@ -68,106 +80,126 @@ int64_t dataset_rows(hid_t file, const char* name) {
 PackSplit::PackSplit(const std::string& pack_dir, const std::string& split)
     : dir_(pack_dir), split_(split), manifest_(read_manifest(pack_dir)) {
   h5_quiet();
+  static const bool threadsafe = [] {
+    if (!h5_threadsafe())
+      spdlog::warn("this HDF5 library is not thread-safe (H5is_library_threadsafe): chunk reads are serialised, "
+                   "so loader workers overlap only their preprocessing");
+    return h5_threadsafe();
+  }();
+  (void)threadsafe;
   const SplitManifest& sm = manifest_.split(split);
-  const auto side = static_cast<size_t>(manifest_.image_size);
+  const int side = manifest_.image_size;
+  std::unordered_set<std::string> names;
   int64_t offset = 0;
   for (size_t s = 0; s < sm.shards.size(); ++s) {
     auto shard = std::make_unique<Shard>();
-    shard->path = (std::filesystem::path(pack_dir) / sm.shards[s]).string();
-    if (!std::filesystem::exists(shard->path)) {
-      throw UserError("shard '" + shard->path + "' listed in manifest.json is missing",
+    shard->path = (fs::path(pack_dir) / sm.shards[s]).string();
+    const std::string& path = shard->path;
+    std::error_code ec;
+    const auto file_bytes = fs::file_size(path, ec);
+    if (ec) {
+      throw UserError("shard '" + path + "' listed in manifest.json cannot be read: " + ec.message(),
                       "copy the whole pack folder, or re-create it");
     }
-    shard->file = Hid(H5Fopen(shard->path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    if (!shard->file.valid()) {
-      throw UserError("shard '" + shard->path + "' is not a readable HDF5 file", "the pack is damaged; re-create it");
-    }
-    std::string schema = h5_read_string_attr(shard->file, "schema");
-    std::string shard_split = h5_read_string_attr(shard->file, "split");
-    if (schema != kPackSchema || shard_split != split) {
-      throw UserError(shard->path + ": schema '" + schema + "', split '" + shard_split + "' (expected " +
-                      kPackSchema + ", '" + split + "')", "the pack folder mixes files from different packs");
-    }
-    const int64_t rows = dataset_rows(shard->file, "labels");
-    if (rows != sm.shard_rows[s]) {
-      throw UserError(shard->path + " holds " + std::to_string(rows) + " rows but manifest.json says " +
-                      std::to_string(sm.shard_rows[s]), "the pack is damaged; re-create it");
-    }
-    const auto n = static_cast<size_t>(rows);
-    shard->images = Hid(H5_CHECK(H5Dopen2(shard->file, "images", H5P_DEFAULT)));
-    if (n) shard->images_deflate = uses_deflate(shard->images);
-    if (h5_has_dataset(shard->file, "lesion_mask")) {
-      shard->masks = Hid(H5_CHECK(H5Dopen2(shard->file, "lesion_mask", H5P_DEFAULT)));
-      if (n) shard->masks_deflate = uses_deflate(shard->masks);
+    shard->file = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (!shard->file.valid()) bad_pack(path, "", "is not a readable HDF5 file (truncated or damaged?)");
+    hid_t file = shard->file;
+    check_shard_attributes(file, path, split, side);
+
+    const int64_t n = sm.shard_rows[s];
+    // Every row takes at least a byte of the file: a row count beyond the file size is a lie, and
+    // would size the buffers below from it.
+    if (static_cast<uint64_t>(n) > file_bytes)
+      bad_pack(path, "", "cannot hold the " + std::to_string(n) + " rows manifest.json gives it (" +
+                             std::to_string(file_bytes) + " bytes)");
+    shard->images = open_frames(file, path, "images", ElementType::kU8, n, side);
+    checksummed_ = checksummed_ && std::count(shard->images.filters.begin(), shard->images.filters.end(),
+                                              static_cast<int>(H5Z_FILTER_FLETCHER32)) > 0;
+    if (h5_has_dataset(file, "lesion_mask")) {
+      if (s > 0 && !has_mask_) bad_pack(path, "lesion_mask", "is present here but missing from an earlier shard of the split");
+      shard->masks = open_frames(file, path, "lesion_mask", ElementType::kU16, n, side);
       has_mask_ = true;
+    } else if (has_mask_) {
+      bad_pack(path, "lesion_mask", "is missing (other shards of the split have it)");
     }
 
-    auto labels = read_all<uint8_t>(shard->file, "labels", H5T_NATIVE_UINT8, n * kNumClasses, shard->path);
-    std::vector<char> names(n * kImageIndexLength);
-    {
-      Hid ds(H5_CHECK(H5Dopen2(shard->file, "image_index", H5P_DEFAULT)));
+    auto labels = read_rows<uint8_t>(file, path, {"labels", ElementType::kU8, {n, kNumClasses}}, H5T_NATIVE_UINT8);
+    std::vector<char> index_names(static_cast<size_t>(n) * kImageIndexLength);
+    check_dataset(file, path, {"image_index", ElementType::kName, {n}});
+    with_pack_context(path, "image_index", [&] {
+      Hid ds(H5_CHECK(H5Dopen2(file, "image_index", H5P_DEFAULT)));
       Hid type(H5_CHECK(H5Tcopy(H5T_C_S1)));
       H5_CHECK(H5Tset_size(type, kImageIndexLength));
       H5_CHECK(H5Tset_strpad(type, H5T_STR_NULLPAD));
-      if (n) H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, names.data()));
-    }
-    auto patient = read_all<int32_t>(shard->file, "patient_id", H5T_NATIVE_INT32, n, shard->path);
-    auto age = read_all<int16_t>(shard->file, "age", H5T_NATIVE_INT16, n, shard->path);
-    auto sex = read_all<int8_t>(shard->file, "sex", H5T_NATIVE_INT8, n, shard->path);
-    auto view = read_all<int8_t>(shard->file, "view", H5T_NATIVE_INT8, n, shard->path);
-    auto follow = read_all<int32_t>(shard->file, "follow_up", H5T_NATIVE_INT32, n, shard->path);
-    auto orig = read_all<int32_t>(shard->file, "orig_size", H5T_NATIVE_INT32, 2 * n, shard->path);
-    auto spacing = read_all<float>(shard->file, "pixel_spacing", H5T_NATIVE_FLOAT, 2 * n, shard->path);
+      if (n) H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, index_names.data()));
+      return 0;
+    });
+    auto patient = read_rows<int32_t>(file, path, {"patient_id", ElementType::kI32, {n}}, H5T_NATIVE_INT32);
+    auto age = read_rows<int16_t>(file, path, {"age", ElementType::kI16, {n}}, H5T_NATIVE_INT16);
+    auto sex = read_rows<int8_t>(file, path, {"sex", ElementType::kI8, {n}}, H5T_NATIVE_INT8);
+    auto view = read_rows<int8_t>(file, path, {"view", ElementType::kI8, {n}}, H5T_NATIVE_INT8);
+    auto follow = read_rows<int32_t>(file, path, {"follow_up", ElementType::kI32, {n}}, H5T_NATIVE_INT32);
+    auto orig = read_rows<int32_t>(file, path, {"orig_size", ElementType::kI32, {n, 2}}, H5T_NATIVE_INT32);
+    auto spacing = read_rows<float>(file, path, {"pixel_spacing", ElementType::kF32, {n, 2}}, H5T_NATIVE_FLOAT);
     std::vector<int8_t> expert;
-    if (h5_has_dataset(shard->file, "expert_labels")) {
-      expert = read_all<int8_t>(shard->file, "expert_labels", H5T_NATIVE_INT8, n * kNumExpertLabels, shard->path);
+    if (h5_has_dataset(file, "expert_labels")) {
+      expert = read_rows<int8_t>(file, path, {"expert_labels", ElementType::kI8, {n, kNumExpertLabels}}, H5T_NATIVE_INT8);
       has_expert_ = true;
     }
-    for (size_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < n; ++i) {
+      const auto r = static_cast<size_t>(i);
       SampleMeta m;
-      const char* name = names.data() + i * kImageIndexLength;
+      const char* name = index_names.data() + r * kImageIndexLength;
       m.image_index.assign(name, strnlen(name, kImageIndexLength));
-      std::copy_n(labels.begin() + static_cast<std::ptrdiff_t>(i * kNumClasses), kNumClasses, m.labels.begin());
-      m.patient_id = patient[i];
-      m.age = age[i];
-      m.sex = sex[i];
-      m.view = view[i];
-      m.follow_up = follow[i];
-      m.orig_size = {orig[2 * i], orig[2 * i + 1]};
-      m.pixel_spacing = {spacing[2 * i], spacing[2 * i + 1]};
+      std::copy_n(labels.begin() + static_cast<std::ptrdiff_t>(r * kNumClasses), kNumClasses, m.labels.begin());
+      m.patient_id = patient[r];
+      m.age = age[r];
+      m.sex = sex[r];
+      m.view = view[r];
+      m.follow_up = follow[r];
+      m.orig_size = {orig[2 * r], orig[2 * r + 1]};
+      m.pixel_spacing = {spacing[2 * r], spacing[2 * r + 1]};
       if (!expert.empty())
-        std::copy_n(expert.begin() + static_cast<std::ptrdiff_t>(i * kNumExpertLabels), kNumExpertLabels,
+        std::copy_n(expert.begin() + static_cast<std::ptrdiff_t>(r * kNumExpertLabels), kNumExpertLabels,
                     m.expert_labels.begin());
+      check_row_values(path, i, m);
+      if (!names.insert(m.image_index).second)
+        bad_pack(path, "image_index", "row " + std::to_string(i) + ": image '" + m.image_index + "' appears twice in split '" + split + "'");
       meta_.push_back(std::move(m));
     }
-    if (h5_has_dataset(shard->file, "bbox_row")) {
-      Hid ds(H5_CHECK(H5Dopen2(shard->file, "bbox_row", H5P_DEFAULT)));
-      Hid space(H5_CHECK(H5Dget_space(ds)));
-      auto k = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space)));
-      auto rows_k = read_all<int32_t>(shard->file, "bbox_row", H5T_NATIVE_INT32, k, shard->path);
-      auto cls = read_all<int8_t>(shard->file, "bbox_class", H5T_NATIVE_INT8, k, shard->path);
-      auto xywh = read_all<float>(shard->file, "bbox_xywh", H5T_NATIVE_FLOAT, 4 * k, shard->path);
-      for (size_t b = 0; b < k; ++b) {
+
+    const bool has_boxes = h5_has_dataset(file, "bbox_row");
+    if (has_boxes != h5_has_dataset(file, "bbox_class") || has_boxes != h5_has_dataset(file, "bbox_xywh"))
+      bad_pack(path, "bbox_row", "bbox_row, bbox_class and bbox_xywh must be present together");
+    if (has_boxes) {
+      const int64_t k = check_dataset(file, path, {"bbox_row", ElementType::kI32, {-1}}).dims.at(0);
+      if (k > n * 64) bad_pack(path, "bbox_row", "holds " + std::to_string(k) + " boxes for " + std::to_string(n) + " rows");
+      auto rows_k = read_rows<int32_t>(file, path, {"bbox_row", ElementType::kI32, {k}}, H5T_NATIVE_INT32);
+      auto cls = read_rows<int8_t>(file, path, {"bbox_class", ElementType::kI8, {k}}, H5T_NATIVE_INT8);
+      auto xywh = read_rows<float>(file, path, {"bbox_xywh", ElementType::kF32, {k, 4}}, H5T_NATIVE_FLOAT);
+      for (size_t b = 0; b < static_cast<size_t>(k); ++b) {
         BoxRecord r;
-        r.row = static_cast<int32_t>(offset + rows_k[b]);
+        r.row = rows_k[b];
         r.cls = cls[b];
         std::copy_n(xywh.begin() + static_cast<std::ptrdiff_t>(4 * b), 4, r.xywh.begin());
+        check_box(path, b, r, n);
+        r.row = static_cast<int32_t>(offset + r.row);
         boxes_.push_back(r);
       }
     }
-    if (h5_has_dataset(shard->file, "shortcut")) {
-      auto sc = read_all<uint8_t>(shard->file, "shortcut", H5T_NATIVE_UINT8, n, shard->path);
+    if (h5_has_dataset(file, "shortcut")) {
+      auto sc = read_rows<uint8_t>(file, path, {"shortcut", ElementType::kU8, {n}}, H5T_NATIVE_UINT8);
+      if (static_cast<int64_t>(shortcut_.size()) != offset)
+        bad_pack(path, "shortcut", "is present here but missing from an earlier shard of the split");
       shortcut_.insert(shortcut_.end(), sc.begin(), sc.end());
+    } else if (!shortcut_.empty()) {
+      bad_pack(path, "shortcut", "is missing (earlier shards of the split have it)");
     }
-    (void)side;
     offsets_.push_back(offset);
-    offset += rows;
+    offset += n;
     shards_.push_back(std::move(shard));
   }
-  if (offset != sm.count) {
-    throw UserError(dir_ + "/manifest.json: split '" + split + "' count " + std::to_string(sm.count) +
-                    " != sum of shard rows " + std::to_string(offset), "the pack is damaged; re-create it");
-  }
+  if (!checksummed_ && !shards_.empty()) warn_unchecksummed_once(dir_);
 }
 
 PackSplit::~PackSplit() = default;
@@ -176,31 +208,50 @@ void PackSplit::read_frame(int64_t index, bool mask, void* dst, size_t bytes) co
   if (index < 0 || index >= size())
     throw std::out_of_range("pack row " + std::to_string(index) + " outside split '" + split_ + "'");
   auto it = std::upper_bound(offsets_.begin(), offsets_.end(), index);
-  size_t s = static_cast<size_t>(it - offsets_.begin()) - 1;
+  const size_t s = static_cast<size_t>(it - offsets_.begin()) - 1;
   const Shard& shard = *shards_[s];
-  hid_t ds = mask ? shard.masks.get() : shard.images.get();
-  bool deflate = mask ? shard.masks_deflate : shard.images_deflate;
-  hsize_t chunk_offset[3] = {static_cast<hsize_t>(index - offsets_[s]), 0, 0};
+  const Frames& frames = mask ? shard.masks : shard.images;
+  const char* dataset = mask ? "lesion_mask" : "images";
+  const int64_t row = index - offsets_[s];
+  auto fail = [&](const std::string& what) {
+    bad_pack(shard.path, dataset, "row " + std::to_string(row) + " (image '" + meta_[static_cast<size_t>(index)].image_index +
+                                      "'): " + what);
+  };
+
+  thread_local std::vector<uint8_t> raw, inflated;
+  hsize_t chunk_offset[3] = {static_cast<hsize_t>(row), 0, 0};
   uint32_t filter_mask = 0;
-  if (!deflate) {
-    H5_CHECK(H5Dread_chunk(ds, H5P_DEFAULT, chunk_offset, &filter_mask, dst));
-    return;
-  }
-  // Read the compressed chunk under HDF5's lock, inflate outside it so threads decompress in parallel.
   hsize_t stored = 0;
-  H5_CHECK(H5Dget_chunk_storage_size(ds, chunk_offset, &stored));
-  thread_local std::vector<uint8_t> compressed;
-  compressed.resize(stored);
-  H5_CHECK(H5Dread_chunk(ds, H5P_DEFAULT, chunk_offset, &filter_mask, compressed.data()));
-  if (filter_mask != 0) {  // the filter was skipped when writing: the chunk is stored raw
-    std::memcpy(dst, compressed.data(), std::min<size_t>(bytes, stored));
-    return;
+  try {
+    auto lock = h5_serial_lock();  // a no-op when HDF5 is thread-safe
+    H5_CHECK(H5Dget_chunk_storage_size(frames.dataset, chunk_offset, &stored));
+    if (stored == 0 || stored > frames.max_stored) fail("has a stored chunk of " + std::to_string(stored) + " bytes");
+    raw.resize(stored);
+    H5_CHECK(H5Dread_chunk(frames.dataset, H5P_DEFAULT, chunk_offset, &filter_mask, raw.data()));
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(std::string("cannot be read: ") + e.what());
   }
-  uLongf out_len = static_cast<uLongf>(bytes);
-  int rc = uncompress(static_cast<Bytef*>(dst), &out_len, compressed.data(), static_cast<uLong>(stored));
-  if (rc != Z_OK || out_len != bytes) {
-    throw std::runtime_error(shard.path + ": corrupt compressed chunk for row " + std::to_string(index));
+  // Undo the filters, the last applied first; bit i of filter_mask set = filter i was skipped.
+  uint8_t* data = raw.data();
+  size_t size = stored;
+  for (size_t i = frames.filters.size(); i-- > 0;) {
+    if (i < 32 && (filter_mask >> i & 1u)) continue;
+    if (frames.filters[i] == H5Z_FILTER_FLETCHER32) {
+      if (!fletcher32_chunk_ok(data, size)) fail("fails its Fletcher-32 checksum: the chunk is damaged");
+      size -= 4;
+    } else {  // deflate
+      inflated.resize(bytes + 4 * frames.filters.size());
+      uLongf out_len = static_cast<uLongf>(inflated.size());
+      if (uncompress(inflated.data(), &out_len, data, static_cast<uLong>(size)) != Z_OK)
+        fail("is a corrupt gzip chunk");
+      data = inflated.data();
+      size = out_len;
+    }
   }
+  if (size != bytes) fail("holds " + std::to_string(size) + " bytes, expected " + std::to_string(bytes));
+  std::memcpy(dst, data, bytes);
 }
 
 void PackSplit::read_image(int64_t index, uint8_t* dst) const {

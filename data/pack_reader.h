@@ -1,6 +1,7 @@
 // Random access to one split of a pack: all per-row metadata in memory, images read on demand.
-// read_image() is safe to call from several threads; with uncompressed shards it is a single
-// direct chunk read (no HDF5 selection machinery), with gzip shards the inflate runs outside HDF5.
+// Opening checks every shard against manifest.json and the schema (data/pack_schema.h) before anything
+// is sized from it. read_image() is safe to call from several threads; it is one raw chunk read whose
+// Fletcher-32 checksum is verified here (and a gzip chunk inflated) outside HDF5's lock.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@ namespace cxr::data {
 
 class PackSplit {
  public:
+  // Throws UserError naming the shard and dataset when the pack is damaged or does not match its manifest.
   PackSplit(const std::string& pack_dir, const std::string& split);
   ~PackSplit();
   PackSplit(const PackSplit&) = delete;
@@ -29,8 +31,10 @@ class PackSplit {
   bool has_expert_labels() const { return has_expert_; }
   bool has_lesion_mask() const { return has_mask_; }
   const std::vector<uint8_t>& shortcut() const { return shortcut_; }  // empty unless phantom with shortcut
+  // Every image (and mask) chunk carries a Fletcher-32 checksum; false for packs of older cxrtrain versions.
+  bool checksummed() const { return checksummed_; }
 
-  // dst: image_size()^2 bytes.
+  // dst: image_size()^2 bytes. UserError naming shard and row when the chunk is damaged.
   void read_image(int64_t index, uint8_t* dst) const;
   // dst: image_size()^2 uint16 (bit j = class j lesion); throws if the pack has no masks.
   void read_lesion_mask(int64_t index, uint16_t* dst) const;
@@ -45,7 +49,7 @@ class PackSplit {
   std::vector<SampleMeta> meta_;
   std::vector<BoxRecord> boxes_;
   std::vector<uint8_t> shortcut_;
-  bool has_expert_ = false, has_mask_ = false;
+  bool has_expert_ = false, has_mask_ = false, checksummed_ = true;
 };
 
 }  // namespace cxr::data

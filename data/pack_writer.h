@@ -38,6 +38,8 @@ class ShardWriter {
   // meta.size() == rows; shortcut empty unless options.shortcut.
   void finish(const std::vector<SampleMeta>& meta, const std::vector<BoxRecord>& boxes,
               const std::vector<uint8_t>& shortcut = {});
+  // sha256 of the finished file (manifest.json records it for `cxrtrain info --verify`).
+  const std::string& sha256() const { return sha256_; }
 
  private:
   void write_frame(hid_t dataset, int64_t row, hid_t mem_type, const void* data);
@@ -45,6 +47,7 @@ class ShardWriter {
   ShardOptions options_;
   Hid file_, images_, masks_;
   bool finished_ = false;
+  std::string sha256_;
 };
 
 }  // namespace cxr::data

@@ -237,10 +237,16 @@ PackResult run_pack(const PackOptions& opts_in) {
     auto start = std::chrono::steady_clock::now();
     ProgressBar bar(static_cast<int64_t>(tasks.size()), "pack", "img", o.progress);
     std::unique_ptr<ShardWriter> writer;
+    int open_split = 0, open_shard = 0;  // of `writer`
     std::vector<SampleMeta> shard_meta;
     std::vector<BoxRecord> shard_boxes;
     auto close_shard = [&] {
-      if (writer) writer->finish(shard_meta, shard_boxes);
+      if (writer) {
+        writer->finish(shard_meta, shard_boxes);
+        SplitManifest& written = manifest.splits[static_cast<size_t>(open_split)];
+        written.shard_sha256.resize(written.shards.size());
+        written.shard_sha256[static_cast<size_t>(open_shard)] = writer->sha256();
+      }
       writer.reset();
       shard_meta.clear();
       shard_boxes.clear();
@@ -256,6 +262,8 @@ PackResult run_pack(const PackOptions& opts_in) {
           if (task.row == 0) {
             close_shard();
             const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
+            open_split = task.split;
+            open_shard = task.shard;
             ShardOptions so = shard_options(sm, static_cast<size_t>(task.shard), o.size, o.compression);
             so.expert_labels = !o.expert_labels.empty();
             so.bboxes = !o.bbox_list.empty();

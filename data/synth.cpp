@@ -472,10 +472,16 @@ SynthResult run_synth(const SynthOptions& o_in) {
     const double cpu_start = process_cpu_seconds();
     ProgressBar bar(static_cast<int64_t>(tasks.size()), "synth", "img", o.progress);
     std::unique_ptr<ShardWriter> writer;
+    int open_split = 0, open_shard = 0;  // of `writer`
     std::vector<SampleMeta> shard_meta;
     std::vector<uint8_t> shard_shortcut;
     auto close_shard = [&] {
-      if (writer) writer->finish(shard_meta, {}, shard_shortcut);
+      if (writer) {
+        writer->finish(shard_meta, {}, shard_shortcut);
+        SplitManifest& written = manifest.splits[static_cast<size_t>(open_split)];
+        written.shard_sha256.resize(written.shards.size());
+        written.shard_sha256[static_cast<size_t>(open_shard)] = writer->sha256();
+      }
       writer.reset();
       shard_meta.clear();
       shard_shortcut.clear();
@@ -494,6 +500,8 @@ SynthResult run_synth(const SynthOptions& o_in) {
           if (task.row == 0) {
             close_shard();
             const SplitManifest& sm = manifest.splits[static_cast<size_t>(task.split)];
+            open_split = task.split;
+            open_shard = task.shard;
             ShardOptions so = shard_options(sm, static_cast<size_t>(task.shard), o.size, o.compression);
             so.lesion_mask = true;
             so.shortcut = true;

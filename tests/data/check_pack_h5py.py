@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Opens a cxrtrain pack with h5py only (no cxrtrain code) and checks the schema of DESIGN.md.
+"""Opens a cxrtrain pack with h5py only (no cxrtrain code) and checks the schema of DESIGN.md, the
+Fletcher-32 filter on every dataset and each shard's sha256 (hashlib) against manifest.json.
 
 Usage: check_pack_h5py.py PACK_DIR SHARED_DATA_DIR
 Exits non-zero with a message on the first violation. Labels are checked against
 SHARED_DATA_DIR/MANIFEST.csv, an independent record of each image's v2020 labels.
 """
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -30,6 +32,8 @@ def main(pack, shared):
     for split, info in manifest["splits"].items():
         rows = 0
         for shard in info["shards"]:
+            digest = hashlib.sha256(open(os.path.join(pack, shard["file"]), "rb").read()).hexdigest()
+            assert shard.get("sha256") == digest, (shard["file"], shard.get("sha256"), digest)
             with h5py.File(os.path.join(pack, shard["file"]), "r") as f:
                 assert f.attrs["schema"] == b"cxrtrain.pack/1" or f.attrs["schema"] == "cxrtrain.pack/1"
                 split_attr = f.attrs["split"]
@@ -40,6 +44,9 @@ def main(pack, shared):
                 n = shard["rows"]
                 assert f["images"].shape == (n, side, side) and f["images"].dtype == np.uint8
                 assert f["images"].chunks == (1, side, side)
+                # Every dataset carries HDF5's Fletcher-32 filter, so h5py itself detects a damaged chunk.
+                for name in f:
+                    assert f[name].size == 0 or f[name].fletcher32, f"{shard['file']}: {name} has no checksum filter"
                 assert f["labels"].shape == (n, 14) and f["labels"].dtype == np.uint8
                 for name, dtype in [("patient_id", np.int32), ("age", np.int16), ("sex", np.int8),
                                     ("view", np.int8), ("follow_up", np.int32)]:
