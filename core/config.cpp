@@ -5,7 +5,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <type_traits>
@@ -29,6 +31,7 @@ void for_each_field(Config& c, F&& f) {
   f("data.mean", c.data.mean);
   f("data.std", c.data.std);
   f("data.augment", c.data.augment);
+  f("data.verify", c.data.verify);
   f("loader.workers", c.loader.workers);
   f("loader.prefetch", c.loader.prefetch);
   f("loader.tail", c.loader.tail);
@@ -69,9 +72,19 @@ void assign(T& member, const std::string& text, const std::string& key, const st
       else if (t == "false" || t == "no" || t == "off" || t == "0") member = false;
       else throw std::invalid_argument("not a boolean");
     } else if constexpr (std::is_integral_v<T>) {
-      member = static_cast<T>(parse_int(text));
+      const long long v = parse_int(text);
+      if (v < static_cast<long long>(std::numeric_limits<T>::min()) || v > static_cast<long long>(std::numeric_limits<T>::max()))
+        throw UserError(origin + ": key '" + key + "' is " + std::string(trim(text)) + ", outside the range of an integer of " +
+                            std::to_string(8 * sizeof(T)) + " bits (" + std::to_string(std::numeric_limits<T>::min()) + " to " +
+                            std::to_string(std::numeric_limits<T>::max()) + ")",
+                        "fix the value in " + origin);
+      member = static_cast<T>(v);
     } else {
-      member = static_cast<T>(parse_double(text));
+      const double v = parse_double(text);
+      if (!std::isfinite(v))
+        throw UserError(origin + ": key '" + key + "' is " + std::string(trim(text)) + "; every number in a config must be finite",
+                        "fix the value in " + origin);
+      member = static_cast<T>(v);
     }
   } catch (const std::invalid_argument&) {
     const char* kind = std::is_same_v<T, bool> ? "true/false" : std::is_integral_v<T> ? "an integer" : "a number";
@@ -147,15 +160,22 @@ void validate(const Config& c) {
   auto fail = [](const std::string& key, const std::string& why) {
     throw UserError("config key '" + key + "': " + why);
   };
-  if (c.data.image_size < 0) fail("data.image_size", "must be >= 0 (0 = the pack's size)");
+  Config copy = c;
+  for_each_field(copy, [&](const char* key, auto& member) {
+    if constexpr (std::is_floating_point_v<std::decay_t<decltype(member)>>) {
+      if (!std::isfinite(member)) fail(key, "is not a finite number");
+    }
+  });
+  if (c.data.image_size < 0 || c.data.image_size > 16384) fail("data.image_size", "must be 0 (the pack's size) to 16384");
   if (!(c.data.crop_fraction > 0 && c.data.crop_fraction <= 1)) fail("data.crop_fraction", "must be in (0, 1]");
   if (!(c.data.std > 0)) fail("data.std", "must be > 0");
   if (c.data.augment != "none" && c.data.augment != "light") fail("data.augment", "must be 'none' or 'light'");
-  if (c.loader.workers < 1) fail("loader.workers", "must be >= 1");
-  if (c.loader.prefetch < 1) fail("loader.prefetch", "must be >= 1");
+  if (c.data.verify != "sha256" && c.data.verify != "none") fail("data.verify", "must be 'sha256' or 'none'");
+  if (c.loader.workers < 1 || c.loader.workers > 256) fail("loader.workers", "must be 1 to 256");
+  if (c.loader.prefetch < 1 || c.loader.prefetch > 4096) fail("loader.prefetch", "must be 1 to 4096");
   if (c.loader.tail != "drop" && c.loader.tail != "pad") fail("loader.tail", "must be 'drop' or 'pad'");
-  if (c.train.global_batch < 1) fail("train.global_batch", "must be >= 1");
-  if (c.train.epochs < 1) fail("train.epochs", "must be >= 1");
+  if (c.train.global_batch < 1 || c.train.global_batch > (1 << 20)) fail("train.global_batch", "must be 1 to 1048576");
+  if (c.train.epochs < 1 || c.train.epochs > 1000000) fail("train.epochs", "must be 1 to 1000000");
   if (c.train.max_steps < 0) fail("train.max_steps", "must be >= 0");
   if (!(c.train.lr > 0)) fail("train.lr", "must be > 0");
   if (c.train.weight_decay < 0) fail("train.weight_decay", "must be >= 0");
@@ -173,11 +193,11 @@ void validate(const Config& c) {
   one_of("model.norm", c.model.norm, {"batch", "none"});
   if (c.train.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
   if (c.train.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
-  if (!(c.train.bucket_mb > 0)) fail("train.bucket_mb", "must be > 0");
-  if (c.train.threads < 0) fail("train.threads", "must be >= 0");
+  if (!(c.train.bucket_mb > 0 && c.train.bucket_mb <= 16384)) fail("train.bucket_mb", "must be > 0 and <= 16384");
+  if (c.train.threads < 0 || c.train.threads > 1024) fail("train.threads", "must be 0 (automatic) to 1024");
   if (c.train.checkpoint_every < 0) fail("train.checkpoint_every", "must be >= 0");
   if (c.model.depth != 18 && c.model.depth != 34 && c.model.depth != 50) fail("model.depth", "must be 18, 34 or 50");
-  if (!(c.model.width > 0)) fail("model.width", "must be > 0");
+  if (!(c.model.width > 0 && c.model.width <= 16)) fail("model.width", "must be > 0 and <= 16");
   if (c.model.in_channels != 1 && c.model.in_channels != 3) fail("model.in_channels", "must be 1 or 3");
   if (c.log.interval < 1) fail("log.interval", "must be >= 1");
 }
@@ -196,8 +216,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return config;
 }
 
-std::string to_yaml(const Config& config) {
-  // Group dotted keys back into nested maps, keeping declaration order.
+std::vector<std::pair<std::string, std::string>> config_values(const Config& config) {
   Config copy = config;
   std::vector<std::pair<std::string, std::string>> flat;
   for_each_field(copy, [&](const char* name, auto& member) {
@@ -208,6 +227,28 @@ std::string to_yaml(const Config& config) {
     else v << member;
     flat.emplace_back(name, v.str());
   });
+  return flat;
+}
+
+std::map<std::string, std::string> yaml_values(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw UserError(origin + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + "): " + e.msg);
+  }
+  std::map<std::string, std::string> out;
+  if (root.IsNull()) return out;
+  if (!root.IsMap()) throw UserError(origin + ": the top level must be a mapping of keys to values");
+  std::vector<std::pair<std::string, std::string>> flat;
+  flatten(root, "", flat, origin);
+  for (auto& [k, v] : flat) out[k] = v;
+  return out;
+}
+
+std::string to_yaml(const Config& config) {
+  // Group dotted keys back into nested maps, keeping declaration order.
+  const std::vector<std::pair<std::string, std::string>> flat = config_values(config);
   YAML::Emitter out;
   out << YAML::BeginMap;
   std::string open_section;

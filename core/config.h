@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cxr {
@@ -18,6 +20,9 @@ struct DataConfig {
   double mean = 0.449;               // normalisation on [0,1] pixels: (x - mean) / std; ImageNet's
   double std = 0.226;                // RGB statistics averaged to one channel, the usual choice
   std::string augment = "none";      // none | light (small random scale/shift/brightness)
+  std::string verify = "sha256";     // sha256: before training, the ranks hash the shards of the splits
+                                     // they read against manifest.json (each a share); none: skip it
+                                     // (every chunk's checksum is still verified when it is read)
 };
 
 struct LoaderConfig {
@@ -82,5 +87,9 @@ void validate(const Config& config);
 std::string to_yaml(const Config& config);
 // Every valid dotted key, in declaration order.
 std::vector<std::string> config_keys();
+// (key, value as to_yaml writes it) for every key, in declaration order: equal texts <=> equal values.
+std::vector<std::pair<std::string, std::string>> config_values(const Config& config);
+// The scalars of a YAML document (as to_yaml writes) by dotted key; UserError naming `origin` if malformed.
+std::map<std::string, std::string> yaml_values(const std::string& yaml_text, const std::string& origin);
 
 }  // namespace cxr

@@ -1,7 +1,11 @@
 // Atomic file and directory output (see fs.h).
 #include "core/fs.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -9,6 +13,29 @@
 #include "core/error.h"
 
 namespace cxr {
+
+namespace {
+
+void fsync_path(const fs::path& path, int flags, const char* what) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) throw UserError(std::string("cannot open ") + what + " '" + path.string() + "' to sync it: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw UserError(std::string("fsync of ") + what + " '" + path.string() + "' failed: " + std::strerror(err),
+                               "the disk or file system reported an error; check it before trusting this output");
+}
+
+}  // namespace
+
+void fsync_file(const fs::path& path) { fsync_path(path, O_RDONLY, "file"); }
+
+void fsync_dir(const fs::path& dir) { fsync_path(dir.empty() ? fs::path(".") : dir, O_RDONLY | O_DIRECTORY, "folder"); }
+
+void durable_rename(const fs::path& from, const fs::path& to) {
+  fs::rename(from, to);
+  fsync_dir(to.parent_path());
+}
 
 void atomic_write_file(const fs::path& path, const std::string& content) {
   fs::path tmp = path;
@@ -20,7 +47,8 @@ void atomic_write_file(const fs::path& path, const std::string& content) {
     out.flush();
     if (!out) throw UserError("write to '" + tmp.string() + "' failed (disk full?)");
   }
-  fs::rename(tmp, path);
+  fsync_file(tmp);
+  durable_rename(tmp, path);
 }
 
 fs::path make_staging_dir(const fs::path& final_dir) {

@@ -2,6 +2,7 @@
 #include "eval/auroc.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -10,6 +11,8 @@ namespace cxr::eval {
 std::optional<double> auroc(const std::vector<double>& scores, const std::vector<uint8_t>& labels) {
   if (scores.size() != labels.size()) throw std::invalid_argument("auroc: scores and labels differ in length");
   const size_t n = scores.size();
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(scores[i])) throw NonFiniteScore("score " + std::to_string(scores[i]) + " at row " + std::to_string(i));
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
@@ -33,28 +36,36 @@ std::optional<double> auroc(const std::vector<double>& scores, const std::vector
   return u / (static_cast<double>(n_pos) * static_cast<double>(n_neg));
 }
 
-ClassAuroc auroc_per_class(const std::vector<float>& scores, const std::vector<uint8_t>& labels, int k) {
+ClassAuroc auroc_per_class(const std::vector<double>& scores, const std::vector<uint8_t>& labels, int k,
+                           const std::vector<std::string>& names) {
   if (k <= 0 || scores.size() != labels.size() || scores.size() % static_cast<size_t>(k) != 0)
     throw std::invalid_argument("auroc_per_class: shapes do not match [n, k]");
   const size_t n = scores.size() / static_cast<size_t>(k);
   ClassAuroc out;
   double sum = 0;
-  int defined = 0;
   std::vector<double> s(n);
   std::vector<uint8_t> y(n);
   for (int c = 0; c < k; ++c) {
+    size_t bad = 0, first_bad = 0;
     for (size_t i = 0; i < n; ++i) {
       s[i] = scores[i * static_cast<size_t>(k) + static_cast<size_t>(c)];
       y[i] = labels[i * static_cast<size_t>(k) + static_cast<size_t>(c)] ? 1 : 0;
+      if (!std::isfinite(s[i]) && bad++ == 0) first_bad = i;
+    }
+    if (bad) {
+      const std::string name = static_cast<size_t>(c) < names.size() ? names[static_cast<size_t>(c)] : "column " + std::to_string(c);
+      throw NonFiniteScore("class '" + name + "': " + std::to_string(bad) + " of " + std::to_string(n) +
+                           " scores are not finite (first: " + std::to_string(s[first_bad]) + " at row " +
+                           std::to_string(first_bad) + ")");
     }
     auto a = auroc(s, y);
     out.per_class.push_back(a);
     if (a) {
       sum += *a;
-      ++defined;
+      ++out.defined;
     }
   }
-  if (defined) out.macro = sum / defined;
+  if (out.defined) out.macro = sum / out.defined;
   return out;
 }
 
