@@ -55,20 +55,25 @@ void expect(bool ok, const std::string& what, int rank) {
   }
 }
 
-// Every rank agrees on whether all ranks have a GPU, so that none enters NCCL alone.
-bool every_rank_has_a_gpu(int& device) {
+// Every rank agrees on whether every rank has a GPU of its own, so that none enters NCCL alone. Two
+// ranks on one GPU cannot be tested (NCCL refuses a communicator with a duplicate GPU): skipped too.
+bool every_rank_has_its_own_gpu(int& device, std::string& why) {
   MPI_Comm node;
   MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-  int local_rank = 0;
+  int local_rank = 0, local_size = 1;
   MPI_CHECK(MPI_Comm_rank(node, &local_rank));
+  MPI_CHECK(MPI_Comm_size(node, &local_size));
   MPI_CHECK(MPI_Comm_free(&node));
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
   cudaGetLastError();  // clear the error a missing driver leaves behind
-  int have = count > 0 ? 1 : 0;
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+  int state[2] = {count > 0 ? 1 : 0, count >= local_size ? 1 : 0};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, state, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
   device = count > 0 ? local_rank % count : -1;
-  return have == 1;
+  if (!state[0]) why = "no usable CUDA device on every rank";
+  else if (!state[1]) why = "more ranks on a node than GPUs (" + std::to_string(local_size) + " ranks, " +
+                            std::to_string(count) + " GPUs here): NCCL forbids two ranks on one GPU";
+  return state[0] && state[1];
 }
 
 void run_checks(int rank, int size, int device) {
@@ -131,10 +136,10 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     int device = -1;
-    if (!every_rank_has_a_gpu(device)) {
+    std::string why;
+    if (!every_rank_has_its_own_gpu(device, why)) {
       if (rank == 0) {
-        std::printf("%s linked; no usable CUDA device on every rank, GPU checks skipped\n",
-                    cxr::comm::nccl_version_string().c_str());
+        std::printf("%s linked; %s: GPU checks skipped\n", cxr::comm::nccl_version_string().c_str(), why.c_str());
       }
       status = kSkipped;
     } else {

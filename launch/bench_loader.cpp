@@ -134,27 +134,43 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& o) {
                     "check --batch, --workers, --images and --seconds");
   }
   auto split = std::make_shared<const data::PackSplit>(o.pack_dir, o.split);
-  std::unordered_set<std::string> names;
-  for (const auto& m : split->meta()) names.insert(m.image_index);
-  const auto found = find_images_by_name(o.png_root, names);
-
+  const bool with_png = !o.png_root.empty();
   std::vector<int64_t> rows;
   std::vector<std::string> paths;
-  for (int64_t r = 0; r < split->size(); ++r) {
-    auto it = found.find(split->meta()[static_cast<size_t>(r)].image_index);
-    if (it == found.end()) continue;
-    rows.push_back(r);
-    paths.push_back(it->second);
+  if (with_png) {
+    std::unordered_set<std::string> names;
+    for (const auto& m : split->meta()) names.insert(m.image_index);
+    const auto found = find_images_by_name(o.png_root, names);
+    for (int64_t r = 0; r < split->size(); ++r) {
+      auto it = found.find(split->meta()[static_cast<size_t>(r)].image_index);
+      if (it == found.end()) continue;
+      rows.push_back(r);
+      paths.push_back(it->second);
+    }
+    if (rows.empty()) {
+      throw UserError("no file under '" + o.png_root + "' is named like an image of split '" + o.split + "' of " +
+                          o.pack_dir,
+                      "point --png-root at the NIH images folder the pack was made from");
+    }
+  } else {
+    for (int64_t r = 0; r < split->size(); ++r) rows.push_back(r);
   }
-  if (rows.empty()) {
-    throw UserError("no file under '" + o.png_root + "' is named like an image of split '" + o.split + "' of " +
-                        o.pack_dir,
-                    "point --png-root at the NIH images folder the pack was made from");
+  const auto distinct = static_cast<int64_t>(rows.size());
+  if (distinct < o.batch_size) {
+    throw UserError("only " + std::to_string(distinct) + " distinct images to read, fewer than one batch of " +
+                        std::to_string(o.batch_size) + ": every batch would re-read the same rows from cache",
+                    "use a larger pack or split (cxrtrain synth --n 5000 makes one), or a smaller batch "
+                    "(--set train.global_batch=...)");
   }
 
   LoaderBenchResult result;
-  result.images = static_cast<int64_t>(rows.size());
-  result.images_without_png = split->size() - result.images;
+  result.images = distinct;
+  result.images_without_png = with_png ? split->size() - result.images : 0;
+  if (distinct < kMinDistinctBatches * static_cast<int64_t>(o.batch_size)) {
+    result.warning = "only " + std::to_string(distinct) + " distinct images (" + std::to_string(distinct / o.batch_size) +
+                     " batches of " + std::to_string(o.batch_size) + "): the rates count re-reads of a set that stays "
+                     "in every cache; measure on at least " + std::to_string(kMinDistinctBatches) + " batches of distinct films";
+  }
   result.pack_image_size = split->image_size();
   const data::Preprocessor preprocessor(split->image_size(), o.preprocess);
   result.output_size = preprocessor.output_size();
@@ -162,14 +178,15 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& o) {
   std::vector<int> worker_counts{1};
   if (o.workers != 1) worker_counts.push_back(o.workers);
   const int64_t warmup = std::min<int64_t>(result.images, 2 * o.batch_size);
-  run_png_path(paths, rows, split->image_size(), preprocessor, o, o.workers, warmup, o.max_seconds);
+  if (with_png) run_png_path(paths, rows, split->image_size(), preprocessor, o, o.workers, warmup, o.max_seconds);
   run_pack_path(split, rows, o, o.workers, warmup, o.max_seconds);
 
   nlohmann::json runs = nlohmann::json::array();
   for (int workers : worker_counts) {
     const Throughput pack = run_pack_path(split, rows, o, workers, o.max_images, o.max_seconds);
-    const Throughput png =
-        run_png_path(paths, rows, split->image_size(), preprocessor, o, workers, o.max_images, o.max_seconds);
+    const Throughput png = with_png ? run_png_path(paths, rows, split->image_size(), preprocessor, o, workers,
+                                                   o.max_images, o.max_seconds)
+                                    : Throughput{};
     LoaderBenchRun run;
     run.workers = workers;
     run.pack_images = pack.images;
@@ -194,6 +211,8 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& o) {
   j["split"] = o.split;
   j["png_root"] = o.png_root;
   j["images"] = result.images;
+  j["distinct_images"] = result.images;
+  j["warning"] = result.warning;
   j["images_without_png"] = result.images_without_png;
   j["pack_image_size"] = result.pack_image_size;
   j["output_size"] = result.output_size;

@@ -40,7 +40,6 @@ void run_loader(const BenchArgs& a) {
   LoaderBenchOptions o;
   o.pack_dir = a.pack.empty() ? cfg.data.pack : a.pack;
   if (o.pack_dir.empty()) throw UserError("no pack to read", "pass --pack DIR or --set data.pack=DIR");
-  if (a.png_root.empty()) throw UserError("--png-root is required", "the folder holding the source PNGs of the pack");
   o.split = a.split;
   o.png_root = a.png_root;
   o.preprocess = data::preprocess_options(cfg.data);
@@ -51,22 +50,31 @@ void run_loader(const BenchArgs& a) {
   o.max_seconds = a.seconds;
   o.seed = static_cast<uint64_t>(cfg.seed);
   LoaderBenchResult r = run_loader_bench(o);
-  std::printf("loader bench (rank %d/%d): %lld images of split '%s', pack %d px -> %d px, batch %d\n",
-              env.world_rank, env.world_size, static_cast<long long>(r.images), o.split.c_str(), r.pack_image_size,
-              r.output_size, o.batch_size);
-  std::printf("%8s %16s %16s %10s\n", "workers", "pack img/s", "PNG img/s", "ratio");
-  for (const auto& run : r.runs)
-    std::printf("%8d %16.1f %16.1f %9.1fx\n", run.workers, run.pack_images_per_s, run.png_images_per_s, run.speedup);
+  std::printf("loader bench (rank %d/%d): %lld distinct images of split '%s'%s, pack %d px -> %d px, batch %d, "
+              "up to %lld images per run\n",
+              env.world_rank, env.world_size, static_cast<long long>(r.images), o.split.c_str(),
+              o.png_root.empty() ? " (no --png-root: pack path only)" : " with a PNG", r.pack_image_size, r.output_size,
+              o.batch_size, static_cast<long long>(o.max_images));
+  if (!r.warning.empty()) std::printf("warning: %s\n", r.warning.c_str());
+  if (o.png_root.empty()) {
+    std::printf("%8s %16s %16s\n", "workers", "pack img/s", "images read");
+    for (const auto& run : r.runs)
+      std::printf("%8d %16.1f %16lld\n", run.workers, run.pack_images_per_s, static_cast<long long>(run.pack_images));
+  } else {
+    std::printf("%8s %16s %16s %10s\n", "workers", "pack img/s", "PNG img/s", "ratio");
+    for (const auto& run : r.runs)
+      std::printf("%8d %16.1f %16.1f %9.1fx\n", run.workers, run.pack_images_per_s, run.png_images_per_s, run.speedup);
+  }
   if (!a.json_out.empty()) atomic_write_file(a.json_out, r.json + "\n");
   std::fflush(stdout);
 }
 
-void run_train(const BenchArgs& a, const Context& ctx) {
+void run_train(const BenchArgs& a) {
   // Config errors surface before any rank starts work, as in `cxrtrain train`.
   Config cfg = load_config(a.config, a.overrides);
   if (!a.pack.empty()) cfg.data.pack = a.pack;
   World world = start_world(cfg);
-  trainer::TrainEnv te = base_train_env(cfg, world.env, ctx);
+  trainer::TrainEnv te = base_train_env(cfg, world.env);
   TrainBenchOptions o = a.train;
   o.training_heap = !a.default_heap && use_training_heap();  // before the model and data exist
   run_or_abort(*world.comm, [&] {
@@ -82,7 +90,7 @@ void run_train(const BenchArgs& a, const Context& ctx) {
 
 }  // namespace
 
-void register_bench(CLI::App& app, Context& ctx) {
+void register_bench(CLI::App& app, Context&) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Throughput benchmarks (img/s, side by side with a baseline)");
   cmd->footer(
@@ -106,15 +114,16 @@ void register_bench(CLI::App& app, Context& ctx) {
   cmd->add_option("--set", a->overrides, "Override a config key: --set data.image_size=224 (repeatable)");
   cmd->add_option("--pack", a->pack, "Pack folder (default: data.pack of the config)");
   cmd->add_option("--split", a->split, "Split to read")->capture_default_str();
-  cmd->add_option("--png-root", a->png_root, "Folder searched recursively for the split's source PNGs");
+  cmd->add_option("--png-root", a->png_root,
+                  "Folder searched recursively for the split's source PNGs (without it: the pack path alone, whole split)");
   cmd->add_option("--images", a->images, "Images per path and worker count (cycled)")->capture_default_str();
   cmd->add_option("--seconds", a->seconds, "Time limit per path and worker count")->capture_default_str();
   cmd->add_option("--json", a->json_out, "Also write the result as JSON to this file");
-  cmd->callback([a, steps, &ctx] {
+  cmd->callback([a, steps] {
     a->train_set = steps->count() > 0;
     if (a->loader && a->train_set) throw UserError("--loader and --steps are two benchmarks", "run them one at a time");
     if (a->loader) return run_loader(*a);
-    if (a->train_set) return run_train(*a, ctx);
+    if (a->train_set) return run_train(*a);
     throw UserError("nothing to benchmark", "pass --loader (data loading) or --steps N (training steps)");
   });
 }

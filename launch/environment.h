@@ -17,7 +17,7 @@ struct LaunchEnv {
 
 LaunchEnv detect_launch();
 
-// CXR_INJECT_FAULT="KIND:STEP:RANK" (KIND nan|throw) for the fault-tolerance tests; kind "" = none.
+// CXR_INJECT_FAULT="KIND:STEP:RANK" (KIND nan|throw|valnan) for the fault-tolerance tests; kind "" = none.
 struct FaultInjection {
   std::string kind;
   int64_t step = -1;

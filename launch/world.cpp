@@ -25,11 +25,10 @@ World start_world(const Config& cfg) {
   return w;
 }
 
-trainer::TrainEnv base_train_env(const Config& cfg, const LaunchEnv& env, const Context& ctx) {
+trainer::TrainEnv base_train_env(const Config& cfg, const LaunchEnv& env) {
   trainer::TrainEnv te;
   te.local_rank = env.local_rank;
   te.threads = cfg.train.threads > 0 ? cfg.train.threads : default_threads_per_rank(env);
-  te.command_line = ctx.command_line;
   return te;
 }
 

@@ -23,8 +23,8 @@ struct World {
 
 World start_world(const Config& cfg);
 
-// The TrainEnv every training entry point starts from (device, threads, command line).
-trainer::TrainEnv base_train_env(const Config& cfg, const LaunchEnv& env, const Context& ctx);
+// The TrainEnv every training entry point starts from (device, threads).
+trainer::TrainEnv base_train_env(const Config& cfg, const LaunchEnv& env);
 
 // Runs `body`; on a multi-rank job an exception is logged as "rank R failed: ..." and aborts every
 // rank (exit 2 for UserError, 1 otherwise). On one rank it propagates to main() as usual.

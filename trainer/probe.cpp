@@ -74,20 +74,20 @@ ProbeResult run_probe(const ProbeOptions& o) {
   data::Loader eval_loader(test, data::DistributedSampler(eo), loader_options(o));
   model->eval();
   torch::NoGradGuard no_grad;
-  std::vector<float> scores;
+  std::vector<double> scores;  // logits: AUROC needs only their order, and sigmoids saturate
   std::vector<uint8_t> labels;
   eval_loader.start_epoch(0);
   while (auto batch = eval_loader.next()) {
-    auto p = torch::sigmoid(model->forward(batch->images)).contiguous();
+    auto p = model->forward(batch->images).to(torch::kDouble).contiguous();
     auto y = batch->labels.to(torch::kUInt8).contiguous();
     auto valid = batch->valid.to(torch::kBool);
     for (int64_t i = 0; i < p.size(0); ++i) {
       if (!valid[i].item<bool>()) continue;
-      scores.insert(scores.end(), p[i].data_ptr<float>(), p[i].data_ptr<float>() + data::kNumClasses);
+      scores.insert(scores.end(), p[i].data_ptr<double>(), p[i].data_ptr<double>() + data::kNumClasses);
       labels.insert(labels.end(), y[i].data_ptr<uint8_t>(), y[i].data_ptr<uint8_t>() + data::kNumClasses);
     }
   }
-  auto a = eval::auroc_per_class(scores, labels, data::kNumClasses);
+  auto a = eval::auroc_per_class(scores, labels, data::kNumClasses, data::class_names());
   r.auroc = a.per_class;
   r.macro = a.macro;
   nlohmann::ordered_json j;

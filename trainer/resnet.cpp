@@ -184,6 +184,10 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 }
 
 torch::Tensor ResNetImpl::forward_features(torch::Tensor x) {
+  // Grey radiographs into a 3-channel (ImageNet-shaped) model: the one channel is replicated, the usual
+  // way such models are fed X-rays. Any other channel mismatch is left to conv1's own shape error.
+  if (x.dim() == 4 && x.size(1) == 1 && options_.in_channels == 3)
+    x = x.expand({-1, 3, -1, -1}).contiguous(x.suggest_memory_format());
   x = maxpool(apply_bn(bn1, conv1(x)).relu_());
   return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
 }

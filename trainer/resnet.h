@@ -14,7 +14,8 @@ namespace cxr::trainer {
 
 struct ResNetOptions {
   int depth = 50;                   // 18, 34 or 50
-  int in_channels = 1;              // 1 for grey radiographs, 3 for torchvision's RGB models
+  int in_channels = 1;              // 1 for grey radiographs, 3 for torchvision's RGB models (a 1-channel
+                                    // input is then replicated into the 3 channels)
   int num_classes = 14;             // the 14 NIH ChestX-ray14 labels
   double width = 1.0;               // scales the base width 64 (and every stage); 1.0 = torchvision
   bool zero_init_residual = false;  // last BN of each block starts at weight 0 (torchvision's option)

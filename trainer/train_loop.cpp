@@ -4,13 +4,17 @@
 #include "trainer/train_loop.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <chrono>
 #include <cmath>
 #include <ctime>
+#include <functional>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,14 +26,19 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "data/classes.h"
 #include "data/loader.h"
+#include "data/manifest.h"
+#include "data/pack_reader.h"
 #include "data/preprocess.h"
 #include "eval/auroc.h"
 #include "trainer/checkpoint.h"
 #include "trainer/fused_adam.h"
 #include "trainer/resnet.h"
+#include "trainer/resume.h"
 #include "trainer/schedule.h"
+#include "trainer/shard_verify.h"
 #include "trainer/step_timer.h"
 #include "trainer/torchvision_export.h"
 
@@ -155,15 +164,15 @@ class MetricsLog {
 };
 
 struct Validation {
-  std::vector<std::optional<double>> per_class;
-  std::optional<double> macro;
+  eval::ClassAuroc auroc;
   int64_t images = 0;
 };
 
-// Every rank scores its Pad-sampled slice; (row, probabilities) of valid rows are gathered to all
-// ranks (one collective); rank 0's result is the one that matters, all ranks compute the same.
+// Every rank scores its Pad-sampled slice; (row, logits) of valid rows are gathered to all ranks (one
+// collective), so every rank computes the same result and, on a non-finite score, fails the same way.
+// Logits in double, not sigmoids in float: AUROC needs only the order, which saturated sigmoids lose.
 Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& world, torch::Device device,
-                    const data::PackSplit& split, bool bf16, torch::MemoryFormat format) {
+                    const data::PackSplit& split, bool bf16, torch::MemoryFormat format, bool poison, int64_t step) {
   model->eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> rows;
@@ -174,10 +183,11 @@ Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& wor
       Autocast autocast(bf16);
       logits = model->forward(batch->images.to(device).contiguous(format));
     }
-    auto p = torch::sigmoid(logits.to(torch::kFloat)).to(torch::kCPU, torch::kDouble);
+    auto z = logits.to(torch::kCPU, torch::kDouble);
+    if (poison) z.fill_(std::numeric_limits<double>::quiet_NaN());
     auto idx = batch->index.to(torch::kDouble).unsqueeze(1);
     auto keep = batch->valid.nonzero().squeeze(1);
-    rows.push_back(torch::cat({idx, p}, 1).index_select(0, keep));
+    rows.push_back(torch::cat({idx, z}, 1).index_select(0, keep));
   }
   model->train();
   auto local = rows.empty() ? torch::zeros({0, 1 + data::kNumClasses}, torch::kDouble) : torch::cat(rows, 0).contiguous();
@@ -186,20 +196,30 @@ Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& wor
   v.images = all.size(0);
   if (v.images != split.size())
     throw std::logic_error("validation scored " + std::to_string(v.images) + " rows of " + std::to_string(split.size()));
-  std::vector<float> scores(static_cast<size_t>(split.size()) * data::kNumClasses);
+  std::vector<double> scores(static_cast<size_t>(split.size()) * data::kNumClasses);
   std::vector<uint8_t> labels(scores.size());
   auto acc = all.accessor<double, 2>();
   for (int64_t i = 0; i < all.size(0); ++i) {
     const auto row = static_cast<size_t>(acc[i][0]);
     for (int c = 0; c < data::kNumClasses; ++c) {
-      scores[row * data::kNumClasses + c] = static_cast<float>(acc[i][1 + c]);
+      scores[row * data::kNumClasses + c] = acc[i][1 + c];
       labels[row * data::kNumClasses + c] = split.meta()[row].labels[static_cast<size_t>(c)];
     }
   }
-  auto a = eval::auroc_per_class(scores, labels, data::kNumClasses);
-  v.per_class = a.per_class;
-  v.macro = a.macro;
+  try {
+    v.auroc = eval::auroc_per_class(scores, labels, data::kNumClasses, data::class_names());
+  } catch (const eval::NonFiniteScore& e) {
+    // The same fail-fast path as a non-finite loss: every rank holds the same scores and stops here.
+    spdlog::error("non-finite validation score after step {}: {}", step, e.what());
+    throw std::runtime_error("non-finite validation score after step " + std::to_string(step) + " (" + e.what() +
+                             "); training stopped, the last good checkpoint is kept");
+  }
   return v;
+}
+
+std::string macro_text(const eval::ClassAuroc& a) {
+  if (!a.macro) return "undefined (no class has both positives and negatives)";
+  return fmt::format("{:.4f} (over {} of {} classes)", *a.macro, a.defined, data::kNumClasses);
 }
 
 std::string first_non_finite(torch::nn::Module& model) {
@@ -245,25 +265,24 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   comm::Communicator& tensors = *model_comm.comm;
   if (env.threads > 0) torch::set_num_threads(env.threads);
 
+  // Data first: a damaged or inconsistent pack stops every rank (exit 2) before anything is written or
+  // trained. The shards' bytes against manifest.json (shared over the ranks), then each split's schema.
+  std::vector<std::string> splits_read = {cfg.data.train_split};
+  if (cfg.train.evaluate) splits_read.push_back(cfg.data.val_split);
+  if (cfg.data.verify == "sha256") verify_shards(cfg.data.pack, splits_read, world);
+  auto train_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.train_split);
+  std::shared_ptr<const data::PackSplit> val_split;
+  if (cfg.train.evaluate) val_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.val_split);
+  const std::string pack_sha256 = data::manifest_sha256(cfg.data.pack);
+
   const fs::path run_dir = cfg.run_dir;
   const fs::path ckpt_dir = run_dir / "checkpoints";
   const fs::path last = ckpt_dir / "last.pt";
-  std::string resume_from;
-  if (env.resume == "auto") {
-    if (fs::exists(last)) resume_from = last.string();
-  } else if (!env.resume.empty()) {
-    if (!fs::exists(env.resume)) throw UserError("--resume '" + env.resume + "' does not exist", "use --resume auto");
-    resume_from = env.resume;
-  } else if (fs::exists(last)) {
+  const std::vector<std::string> candidates = resume_candidates(run_dir.string(), env.resume);
+  if (env.resume.empty() && (fs::exists(last) || fs::exists(previous_checkpoint_path(last.string())))) {
     throw UserError("run directory '" + run_dir.string() + "' already holds checkpoints",
                     "pass --resume auto to continue it, or choose another run_dir");
   }
-  if (rank == 0) {
-    fs::create_directories(ckpt_dir);
-    atomic_write_file(run_dir / "config.yaml", to_yaml(cfg));
-    add_log_file((run_dir / "train.log").string());
-  }
-  world.barrier();
 
   // Model and optimiser: same seed everywhere, then rank 0's values are broadcast regardless.
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
@@ -291,20 +310,54 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   TrainState st;
   st.world_size = world_size;
   st.config_yaml = to_yaml(cfg);
-  if (!resume_from.empty()) {
-    st = load_checkpoint(resume_from, *model, optim);
-    if (st.world_size != world_size) {
-      throw UserError("checkpoint '" + resume_from + "' was written by " + std::to_string(st.world_size) +
-                          " ranks, this job has " + std::to_string(world_size),
-                      "resume with the same number of ranks (the data order depends on it)");
+  st.pack_sha256 = pack_sha256;
+  std::string resumed_from;
+  if (!candidates.empty()) {
+    // Each rank loads the first candidate it can read; all then agree on the latest one every rank could
+    // read (a last.pt torn by a node crash falls back to last.prev.pt everywhere).
+    size_t mine = candidates.size();
+    std::string error;
+    for (size_t i = 0; i < candidates.size() && mine == candidates.size(); ++i) {
+      try {
+        st = load_checkpoint(candidates[i], *model, optim);
+        mine = i;
+      } catch (const UserError& e) {
+        error = e.what();
+        const std::string why = error.substr(0, error.find('\n'));  // without the HINT line
+        if (i + 1 < candidates.size()) spdlog::warn("{}; falling back to {}", why, candidates[i + 1]);
+      }
     }
-    spdlog::info("resumed from {} at step {} (epoch {}, batch {})", resume_from, st.step, st.epoch, st.next_batch);
+    const auto agreed = static_cast<size_t>(world.all_reduce_max(static_cast<double>(mine)));
+    if (agreed >= candidates.size()) {
+      throw UserError("no checkpoint of '" + run_dir.string() + "' can be loaded (tried " + join(candidates, ", ") +
+                          "): " + error,
+                      "restore a checkpoint from a copy, or start a new run directory");
+    }
+    if (mine != agreed) st = load_checkpoint(candidates[agreed], *model, optim);
+    resumed_from = candidates[agreed];
+    const std::vector<std::string> forced =
+        check_resume(st, resumed_from, cfg, pack_sha256, world_size, env.resume_force);
+    for (const auto& f : forced) spdlog::warn("resuming with a changed setting, as --resume-force allows: {}", f);
+    st.config_yaml = to_yaml(cfg);
+    st.pack_sha256 = pack_sha256;
+    st.world_size = world_size;
   } else {
     comm::broadcast_parameters_and_buffers(tensors, *model, 0);
   }
+  if (rank == 0) {
+    fs::create_directories(ckpt_dir);
+    // Every resolved config is kept: config.yaml for the first start, config.resume-N.yaml for each resume.
+    const std::string config_name = resumed_from.empty() || !fs::exists(run_dir / "config.yaml")
+                                        ? "config.yaml"
+                                        : next_resume_config_name(run_dir.string());
+    atomic_write_file(run_dir / config_name, to_yaml(cfg));
+    add_log_file((run_dir / "train.log").string());
+  }
+  world.barrier();
+  if (!resumed_from.empty())
+    spdlog::info("resumed from {} at step {} (epoch {}, batch {})", resumed_from, st.step, st.epoch, st.next_batch);
 
-  // Data.
-  auto train_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.train_split);
+  // Loaders.
   data::SamplerOptions so;
   so.dataset_size = train_split->size();
   so.world_size = world_size;
@@ -323,10 +376,8 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                         " images, fewer than one global batch of " + std::to_string(cfg.train.global_batch),
                     "lower train.global_batch or use a larger pack");
   }
-  std::shared_ptr<const data::PackSplit> val_split;
   std::unique_ptr<data::Loader> val_loader;
-  if (cfg.train.evaluate) {
-    val_split = std::make_shared<const data::PackSplit>(cfg.data.pack, cfg.data.val_split);
+  if (val_split) {
     data::SamplerOptions vo = so;
     vo.dataset_size = val_split->size();
     vo.shuffle = false;
@@ -354,18 +405,32 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   summary.device = device.str();
   summary.backend = model_comm.backend;
   StepTimer timer;
-  double interval_loss = 0;
-  int64_t interval_steps = 0, interval_images = 0;
-  auto interval_start = std::chrono::steady_clock::now();
+  // The open logging interval: the sum of every rank's loss over its steps comes back from the checkpoint,
+  // so a resumed run logs the same numbers as a straight one wherever it stopped.
+  double interval_loss = st.interval_loss;
+  int64_t interval_steps = st.interval_steps, interval_images = 0;
+  int64_t timed_interval_steps = 0;  // steps of the open interval run by this process (timing only)
   double images_after_first = 0, seconds_after_first = 0;
   bool first_interval_done = false;
   comm::GradientSyncStats comm_at_timing_start;  // sync totals when the timed intervals begin
   std::clock_t cpu_at_log = std::clock();          // process CPU time at the last log line
+  bool poison_validation = false;
   model->train();
 
+  auto timed = [](const std::function<void()>& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   auto checkpoint = [&](const fs::path& path) {
-    comm::average_buffers(tensors, *model);
-    if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
+    st.interval_loss = interval_loss;
+    st.interval_steps = interval_steps;
+    const double seconds = timed([&] {
+      comm::average_buffers(tensors, *model);
+      if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
+    });
+    summary.checkpoint_seconds += seconds;
+    timing.write({{"step", st.step}, {"checkpoint_seconds", seconds}});
   };
 
   // GPU work is asynchronous: without a device sync its time lands in whichever phase next waits on it.
@@ -398,15 +463,20 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
         loss = loss * std::numeric_limits<float>::quiet_NaN();
       if (env.fault_kind == "throw" && st.step == env.fault_step && rank == env.fault_rank)
         throw std::runtime_error("injected fault at step " + std::to_string(st.step));
-      mark(Phase::kForward);
-      // All ranks learn together whether any rank's loss is non-finite, so they stop together.
+      if (env.fault_kind == "valnan" && st.step >= env.fault_step && rank == env.fault_rank) poison_validation = true;
       const double loss_value = loss.item<double>();
+      mark(Phase::kForward);
+      // One tiny all-reduce per step: the sum of every rank's loss (for the log) and whether any rank's is
+      // non-finite, so all ranks stop together.
       const bool bad = !std::isfinite(loss_value);
-      if (world.all_reduce_max(bad ? 1.0 : 0.0) > 0) {
+      auto loss_sync = torch::tensor({bad ? 0.0 : loss_value, bad ? 1.0 : 0.0}, torch::kDouble);
+      world.all_reduce_sum(loss_sync);
+      if (loss_sync[1].item<double>() > 0) {
         if (bad) spdlog::error("non-finite loss ({}) at step {} on rank {} (tensor: loss)", loss_value, st.step, rank);
         throw std::runtime_error("non-finite loss at step " + std::to_string(st.step) +
                                  "; training stopped, the last good checkpoint is kept");
       }
+      mark(Phase::kComm);
       loss.backward();
       mark(Phase::kBackward);
       sync.finish();
@@ -422,14 +492,16 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
       mark(Phase::kOptim);
       ++st.step;
       ++st.next_batch;
-      interval_loss += loss_value;
+      interval_loss += loss_sync[0].item<double>();
       ++interval_steps;
+      ++timed_interval_steps;
       interval_images += x.size(0) * world_size;
 
       if (st.step % cfg.log.interval == 0 || st.step == total_steps) {
-        const double mean_loss = world.all_reduce_sum(interval_loss) / double(world_size * interval_steps);
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - interval_start).count();
-        const double ips = double(interval_images) / secs;
+        const double mean_loss = interval_loss / double(world_size * interval_steps);
+        // Training throughput from the step phases only: validation, checkpoints and this logging excluded.
+        const double secs = timer.total_ms() / 1e3;
+        const double ips = secs > 0 ? double(interval_images) / secs : 0;
         if (first_interval_done) {
           images_after_first += double(interval_images);
           seconds_after_first += secs;
@@ -438,21 +510,22 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
           summary.backward_ms += timer.ms(Phase::kBackward);
           summary.exposed_comm_ms += timer.ms(Phase::kComm);
           summary.optimizer_ms += timer.ms(Phase::kOptim);
-          summary.timed_steps += interval_steps;
+          summary.timed_steps += timed_interval_steps;
           summary.cpu_ms += double(std::clock() - cpu_at_log) * 1e3 / CLOCKS_PER_SEC;
         }
         if (!first_interval_done) comm_at_timing_start = sync.total();
         cpu_at_log = std::clock();
         first_interval_done = true;
-        const double per = 1.0 / double(interval_steps);
-        spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.3g} | {:.1f} img/s | data-wait {:.1f} ms fwd {:.1f} bwd "
-                     "{:.1f} exposed-comm {:.1f} optim {:.1f} ms/step",
-                     st.step, total_steps, st.epoch, mean_loss, lr, ips, timer.ms(Phase::kData) * per,
-                     timer.ms(Phase::kForward) * per, timer.ms(Phase::kBackward) * per, timer.ms(Phase::kComm) * per,
-                     timer.ms(Phase::kOptim) * per);
+        const double per = timed_interval_steps > 0 ? 1.0 / double(timed_interval_steps) : 0.0;
+        spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.3g} | {:.1f} img/s | step {:.1f} ms = data-wait {:.1f} + fwd "
+                     "{:.1f} + bwd {:.1f} + exposed-comm {:.1f} + optim {:.1f}",
+                     st.step, total_steps, st.epoch, mean_loss, lr, ips, timer.total_ms() * per,
+                     timer.ms(Phase::kData) * per, timer.ms(Phase::kForward) * per, timer.ms(Phase::kBackward) * per,
+                     timer.ms(Phase::kComm) * per, timer.ms(Phase::kOptim) * per);
         metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"loss", std::stod(fmt(mean_loss))}, {"lr", lr}});
         timing.write({{"step", st.step},
                       {"images_per_second", ips},
+                      {"step_ms", timer.total_ms() * per},
                       {"data_wait_ms", timer.ms(Phase::kData) * per},
                       {"forward_ms", timer.ms(Phase::kForward) * per},
                       {"backward_ms", timer.ms(Phase::kBackward) * per},
@@ -460,8 +533,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                       {"optimizer_ms", timer.ms(Phase::kOptim) * per}});
         timer.reset();
         interval_loss = 0;
-        interval_steps = interval_images = 0;
-        interval_start = std::chrono::steady_clock::now();
+        interval_steps = interval_images = timed_interval_steps = 0;
       }
       if (cfg.train.checkpoint_every > 0 && st.step % cfg.train.checkpoint_every == 0) checkpoint(last);
       if (env.stop_after_steps > 0 && st.step >= env.stop_after_steps) {
@@ -478,19 +550,37 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     ++summary.epochs_completed;
     comm::average_buffers(tensors, *model);
     if (val_loader) {
-      Validation v = validate(model, *val_loader, world, device, *val_split, bf16, format);
+      Validation v;
+      const double seconds = timed([&] {
+        v = validate(model, *val_loader, world, device, *val_split, bf16, format, poison_validation, st.step);
+      });
+      summary.validation_seconds += seconds;
       json per = json::object();
-      for (int c = 0; c < data::kNumClasses; ++c)
-        per[data::kClassNames[c]] = v.per_class[c] ? json(std::stod(fmt(*v.per_class[c]))) : json(nullptr);
-      const double macro = v.macro.value_or(-1);
-      metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"val_macro_auroc", std::stod(fmt(macro))}, {"val_auroc", per}});
-      spdlog::info("epoch {} validation macro AUROC {:.4f} on {} images", st.epoch, macro, v.images);
-      summary.last_val_macro = macro;
-      summary.last_val_auroc.clear();
-      for (const auto& a : v.per_class) summary.last_val_auroc.push_back(a.value_or(std::nan("")));
-      if (macro > st.best_auroc) {
-        st.best_auroc = macro;
-        if (rank == 0) save_checkpoint((ckpt_dir / "best.pt").string(), *model, optim, st);
+      for (int c = 0; c < data::kNumClasses; ++c) {
+        const auto& a = v.auroc.per_class[static_cast<size_t>(c)];
+        per[data::kClassNames[c]] = a ? json(std::stod(fmt(*a))) : json(nullptr);
+      }
+      const json macro = v.auroc.macro ? json(std::stod(fmt(*v.auroc.macro))) : json(nullptr);
+      metrics.write({{"step", st.step},
+                     {"epoch", st.epoch},
+                     {"val_macro_auroc", macro},
+                     {"val_macro_classes", v.auroc.defined},
+                     {"val_auroc", per}});
+      timing.write({{"step", st.step}, {"validation_seconds", seconds}});
+      spdlog::info("epoch {} validation macro AUROC {} on {} images in {:.1f} s", st.epoch, macro_text(v.auroc),
+                   v.images, seconds);
+      summary.last_val_macro = v.auroc.macro;
+      summary.last_val_auroc = v.auroc.per_class;
+      summary.last_val_classes = v.auroc.defined;
+      if (v.auroc.macro && (!st.best_auroc || *v.auroc.macro > *st.best_auroc)) {
+        st.best_auroc = v.auroc.macro;
+        st.interval_loss = interval_loss;
+        st.interval_steps = interval_steps;
+        if (rank == 0) save_checkpoint((ckpt_dir / "best.pt").string(), *model, optim, st, /*keep_previous=*/false);
+        spdlog::info("best.pt: epoch {} is the best so far by validation macro AUROC {}", st.epoch,
+                     macro_text(v.auroc));
+      } else if (!v.auroc.macro) {
+        spdlog::warn("best.pt not updated at epoch {}: no validation class has both positives and negatives", st.epoch);
       }
     }
     checkpoint(last);
@@ -508,9 +598,6 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     summary.backward_ms /= n;
     summary.exposed_comm_ms /= n;
     summary.optimizer_ms /= n;
-  }
-  if (summary.timed_steps > 0) {
-    const double n = double(summary.timed_steps);
     summary.comm_in_flight_ms = (sync.total().comm_seconds - comm_at_timing_start.comm_seconds) * 1e3 / n;
     summary.comm_bytes_per_step = double(sync.total().bytes - comm_at_timing_start.bytes) / n;
     summary.cpu_ms /= n;

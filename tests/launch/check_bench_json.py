@@ -1,16 +1,23 @@
 #!/usr/bin/python3
-"""Checks the JSON of `cxrtrain bench --steps` against what the run was asked for and against formulas.
+"""Runs `cxrtrain bench --steps` and checks its JSON against what the run was asked for, against formulas
+and against the wall clock measured here, outside the program.
 
 Usage: check_bench_json.py RESULT.json --steps N --warmup W --world-size R --global-batch G --depth D --width X
-The gradient bytes all-reduced per step must be 4 x the ResNet's parameter count, computed here from the
-architecture (the formula reproduces torchvision's resnet18/50 counts); the phase times must add up to
-the wall step; the job's rate must be the slowest rank's; the temporary run directory must be gone.
+                           -- COMMAND...   (the bench command line, which writes RESULT.json)
+The command must exit 0 and write a fresh RESULT.json. The timed step count must be the one asked for
+(warm-up excluded); the time the timed steps took by the JSON's own rate (steps x global batch / img/s)
+must fit in the wall time of the whole command measured here; the gradient bytes all-reduced per step
+must be 4 x the ResNet's parameter count, computed here from the architecture (the formula reproduces
+torchvision's resnet18/50 counts); the phase times must add up to the step; the job's rate must be the
+slowest rank's; the temporary run directory must be gone.
 """
 import argparse
 import json
 import math
 import os
+import subprocess
 import sys
+import time
 
 
 def resnet_parameters(depth, width, in_channels=1, classes=14):
@@ -39,7 +46,20 @@ def main():
     for k in ("steps", "warmup", "world-size", "global-batch", "depth"):
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--width", type=float, required=True)
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    cmd = argv[cut + 1:]
+    if not cmd:
+        sys.exit("no bench command after --")
+    if os.path.exists(a.result):
+        os.remove(a.result)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    wall = time.monotonic() - t0
+    out = p.stdout.decode(errors="replace")
+    if p.returncode != 0:
+        sys.exit(f"bench exited {p.returncode}:\n{out[-3000:]}")
     r = json.load(open(a.result))
     errors = []
 
@@ -65,6 +85,9 @@ def main():
     expect(ips > 0, "images_per_second <= 0")
     if ips > 0:
         expect(math.isclose(r["step_ms"], 1e3 * a.global_batch / ips, rel_tol=1e-9), "step_ms != 1000 G / img/s")
+        timed = a.steps * a.global_batch / ips
+        expect(timed <= wall, f"{a.steps} timed steps at {ips:.1f} img/s take {timed:.2f} s, more than the "
+                              f"{wall:.2f} s the whole command took (wall clock measured outside)")
     for k in phases[:-1] + ["comm_in_flight_ms"]:
         expect(r[k] >= 0, f"{k} negative")
     expect(math.isclose(sum(r[k] for k in phases), r["step_ms"], rel_tol=1e-9), "phases do not add up to step_ms")
@@ -83,7 +106,8 @@ def main():
            f"temporary run directory {r['run_dir']} was not removed")
     if errors:
         sys.exit("\n".join(errors))
-    print(f"ok: {ips:.1f} img/s, {r['step_ms']:.1f} ms/step, exposed comm {r['exposed_comm_ms']:.2f} ms")
+    print(f"ok: {ips:.1f} img/s, {r['step_ms']:.1f} ms/step, exposed comm {r['exposed_comm_ms']:.2f} ms; "
+          f"timed steps {a.steps * a.global_batch / ips:.2f} s of {wall:.2f} s wall")
 
 
 if __name__ == "__main__":

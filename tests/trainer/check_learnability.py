@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Checks a `cxrtrain probe --json` result on the phantom: learnability differs by design.
 
-Usage: check_learnability.py PROBE_JSON PACK_DIR
+Usage: check_learnability.py PROBE_JSON PACK_DIR --steps N
+- the probe ran exactly the N steps it was asked for (a time budget cut short is a failure, not a pass);
 - every obvious class with at least 30 positives in the eval split reaches AUROC >= 0.95;
 - every subtle class stays clearly below: AUROC < 0.90, and their mean is at least 0.15 under the
   obvious classes' mean.
 Hernia is obvious by design but has 0.2 % prevalence (NIH's), so a small eval split holds a handful
 of positives: it is reported, and asserted only when it has 30 positives.
 """
+import argparse
 import json
 import sys
 
@@ -15,7 +17,7 @@ OBVIOUS = ["Cardiomegaly", "Edema", "Effusion", "Pneumothorax", "Emphysema", "He
 SUBTLE = ["Nodule", "Infiltration", "Pneumonia"]
 
 
-def main(result_path, pack_dir):
+def main(result_path, pack_dir, steps):
     result = json.load(open(result_path))
     manifest = json.load(open(f"{pack_dir}/manifest.json"))
     positives = manifest["splits"][result["eval_split"]]["positives"]
@@ -25,6 +27,8 @@ def main(result_path, pack_dir):
         kind = "obvious" if name in OBVIOUS else "subtle" if name in SUBTLE else "medium"
         print(f"  {name:20s} {kind:8s} positives {positives[name]:5d}  AUROC {value:.3f}")
     failures = []
+    if result["steps"] != steps:
+        failures.append(f"the probe ran {result['steps']} steps, not the {steps} asked for (time budget too short?)")
     obvious = [auroc[c] for c in OBVIOUS if positives[c] >= 30]
     for c in OBVIOUS:
         if positives[c] >= 30 and auroc[c] < 0.95:
@@ -46,4 +50,9 @@ def main(result_path, pack_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("result")
+    ap.add_argument("pack")
+    ap.add_argument("--steps", type=int, required=True)
+    a = ap.parse_args()
+    main(a.result, a.pack, a.steps)

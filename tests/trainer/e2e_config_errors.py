@@ -7,6 +7,9 @@ a. A misspelt key on the command line (train.global_bach) and in a YAML file: "d
 b. train.global_batch not divisible by the number of ranks (4 on -np 3).
 c. A value outside its enumeration (model.norm=group) names the valid values.
 d. Settings this device cannot honour: train.backend=nccl and train.precision=bf16 on a CPU job.
+e. Values that once trained or failed late (issue 9): an integer that overflows (global_batch
+   4294967304), inf and NaN for a float key: exit 2 naming the key, before any work. And
+   model.in_channels=3 on grey films trains (the channel is replicated), exit 0.
 Usage: e2e_config_errors.py CXRTRAIN [MPIEXEC]
 """
 import os
@@ -59,8 +62,23 @@ def cpu_cannot():
     rejected(2, "bf16_on_cpu", ["train.device=cpu", "train.precision=bf16"], "train.precision=bf16 needs a CUDA device")
 
 
+def overflow_and_non_finite():
+    for name, sets, expect in (("overflow", ["train.global_batch=4294967304"], "outside the range of an integer"),
+                               ("lr_inf", ["train.lr=inf"], "must be finite"),
+                               ("lr_nan", ["train.lr=nan"], "must be finite"),
+                               ("std_inf", ["data.std=-inf"], "must be finite")):
+        r = rejected(2, name, sets, expect)
+        check(r.rc == 2, f"{name}: exit {r.rc}, expected 2")
+        check(sets[0].split("=")[0] in r.output, f"{name}: the key is not named")
+    ok = h.run(h.train_cmd(1, os.path.join(h.tmp, "rgb"), TINY_MODEL + ["model.in_channels=3", "train.max_steps=2",
+                                                                      "train.global_batch=8"]), timeout=120)
+    check(ok.rc == 0 and "trained 2 steps" in ok.output, f"model.in_channels=3 did not train:\n{ok.tail()}")
+
+
 h.case("6a. misspelt key => 'did you mean', before any work (-np 2)", misspelt_key)
 h.case("6b. global_batch not divisible by ranks => clear error, before any work (-np 3)", indivisible_batch)
 h.case("6c. model.norm outside its values => clear error (-np 2)", bad_enum)
 h.case("6d. nccl / bf16 on a CPU job => clear error naming the setting, before any work (-np 2)", cpu_cannot)
+h.case("6e. overflow, inf and NaN values => exit 2 naming the key; in_channels=3 trains (-np 2)",
+       overflow_and_non_finite)
 h.finish()

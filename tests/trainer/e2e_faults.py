@@ -8,6 +8,9 @@ b. CXR_INJECT_FAULT=throw:5:1 (an exception on rank 1 at step 5), -np 2 and -np 
 c. CXR_INJECT_FAULT=nan:5:1 (a NaN loss on rank 1 at step 5), checkpoint_every=2: the same, the output
    names the step, the rank and the loss; checkpoints/last.pt (step 4) survives, and --resume auto
    without the fault continues from it to exactly the state of a run that never failed.
+d. CXR_INJECT_FAULT=valnan:40:1 (rank 1's validation scores become NaN from step 40): the second
+   validation (step 66) stops every rank through the same fail-fast path, naming the class; no best.pt
+   or last.pt is written from it (last.pt stays at step 33, the first epoch's end).
 Usage: e2e_faults.py CXRTRAIN [MPIEXEC]
 """
 import os
@@ -137,10 +140,33 @@ def injected_nan():
           "the run resumed after the NaN does not reach the state of a run that never failed")
 
 
+def injected_validation_nan():
+    sets = TINY_MODEL + ["train.global_batch=12", "train.evaluate=true", "log.interval=5", "train.epochs=100",
+                         "train.max_steps=80"]
+    r = h.train(2, "valnan", sets, env_extra={"CXR_INJECT_FAULT": "valnan:40:1"}, expect_ok=False,
+                timeout=EXIT_BOUND + 15)
+    survivors = [pid for pid in _cxr_pids() if r.run_dir in _cmdline(pid)]
+    print(f"    NaN validation scores on rank 1 from step 40, -np 2: mpirun exited {r.rc} after {r.seconds:.2f} s")
+    measured.append(("NaN validation score on rank 1, -np 2", r.seconds))
+    check(r.rc != 0, "mpirun exited 0 after NaN validation scores")
+    check(not survivors, f"ranks {survivors} survived the job")
+    check(r.seconds < EXIT_BOUND, f"the job took {r.seconds:.1f} s (> {EXIT_BOUND:.0f} s) to end")
+    line = re.search(r"[^\n]*non-finite validation score after step 66[^\n]*class 'Atelectasis'[^\n]*", r.output)
+    check(line is not None, f"no line names the non-finite validation score, the step and the class:\n{r.tail()}")
+    print(f"    output: {line.group(0).strip()[:200]}")
+    check("epoch 1 validation macro AUROC" in r.output, "the first (clean) validation did not run")
+    check("trained 80 steps" not in r.output, "the run finished despite the NaN scores")
+    resumed = h.train(2, "valnan", sets + ["train.max_steps=34"], extra=["--resume", "auto", "--resume-force",
+                                                                         "train.max_steps"])
+    check(re.search(r"resumed from \S+last\.pt at step 33 ", resumed.output),
+          f"last.pt is not the step-33 checkpoint of the first epoch:\n{resumed.tail()}")
+
+
 h.case("5a. kill -9 rank 1 of -np 2 ends the job within 60 s", kill_rank(2, 1))
 h.case("5a. kill -9 rank 0 of -np 3 ends the job within 60 s", kill_rank(3, 0))
 h.case("5b. exception on rank 1 at step 5 ends the job within 60 s, -np 2", injected_throw(2))
 h.case("5b. exception on rank 1 at step 5 ends the job within 60 s, -np 3", injected_throw(3))
 h.case("5c. NaN loss on rank 1 at step 5: job ends, last good checkpoint kept and resumable", injected_nan)
+h.case("5d. NaN validation scores on rank 1: every rank stops, naming the class; last.pt kept", injected_validation_nan)
 print("exit times: " + "; ".join(f"{what}: {s:.2f} s" for what, s in measured))
 h.finish()

@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    // `write` starts from an empty folder, so no later step can pass on files an earlier build left there.
+    if (std::string(argv[1]) == "write") std::filesystem::remove_all(argv[2]);
     std::filesystem::create_directories(argv[2]);
     return std::string(argv[1]) == "write" ? write_case(argv[2]) : check_case(argv[2]);
   } catch (const std::exception& e) {
