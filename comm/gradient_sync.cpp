@@ -374,11 +374,6 @@ void GradientSynchronizer::begin_step() {
   step_open_ = true;
 }
 
-void GradientSynchronizer::progress() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  poll_in_flight();
-}
-
 void GradientSynchronizer::finish() {
   std::lock_guard<std::mutex> lock(mutex_);
   const Clock::time_point start = Clock::now();

@@ -67,11 +67,9 @@ class GradientSynchronizer {
   // hook, naming the parameter; finish() then still completes the buckets already in flight.
   void finish();
 
-  // Drives progress of buckets in flight (MPI only advances non-blocking collectives inside MPI calls).
-  // The hooks call it; a training loop may too, from the thread that runs backward(). Hooks of CPU
-  // parameters run on the thread that called backward(), so with MPI that must be the MPI thread
-  // (MPI_THREAD_FUNNELED); hooks of CUDA parameters run on autograd's device thread (fine for NCCL).
-  void progress();
+  // Buckets in flight are progressed from the hooks (MPI only advances non-blocking collectives inside
+  // MPI calls). Hooks of CPU parameters run on the thread that called backward(), so with MPI that must
+  // be the MPI thread (MPI_THREAD_FUNNELED); hooks of CUDA parameters run on autograd's device thread.
 
   const std::vector<BucketLayout>& bucket_layout() const { return layout_; }
   // Bucket indices in the order they were launched in the current/last step (always 0, 1, 2, ...).

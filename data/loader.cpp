@@ -213,9 +213,4 @@ LoaderStats Loader::stats() const {
   return stats_;
 }
 
-void Loader::reset_stats() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  stats_ = LoaderStats{};
-}
-
 }  // namespace cxr::data

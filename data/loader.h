@@ -74,7 +74,6 @@ class Loader {
   const DistributedSampler& sampler() const { return sampler_; }
   const PackSplit& split() const { return *split_; }
   LoaderStats stats() const;
-  void reset_stats();
 
  private:
   // Fills `out` with batch k; false when cancelled by a newer generation.

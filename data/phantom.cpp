@@ -505,12 +505,6 @@ void draw_vessels(const VesselCanvas& vc, uint64_t anatomy_seed, float strength,
 // Lesion generators, one per class. Strengths are fractions of the lung's air attenuation, so
 // 1.0 makes aerated lung as dense as soft tissue. Each returns nothing; effects go through Canvas.
 
-// Soft disc with a compact profile (exactly zero outside radius r).
-inline float disc(float d2, float r2) {
-  float q = 1.f - d2 / r2;
-  return q > 0.f ? q * std::sqrt(q) : 0.f;
-}
-
 void lesion_nodule_or_mass(Canvas& c, Rng& rng, int cls, const LesionKnobs& k, bool mass) {
   const Geom& g = *c.g;
   int n = rng.integer(k.count_min, k.count_max);
@@ -902,8 +896,6 @@ PhantomParams default_phantom_params() {
   return p;
 }
 
-const char* phantom_difficulty(int cls) { return kDifficulty[cls]; }
-const char* phantom_description(int cls) { return kDescription[cls]; }
 
 std::string PhantomParams::to_json() const {
   nlohmann::ordered_json j;

@@ -99,11 +99,6 @@ struct PhantomParams {
 
 PhantomParams default_phantom_params();
 
-// The intended difficulty of each class ("obvious", "medium", "subtle"), as in docs/phantom.md.
-const char* phantom_difficulty(int cls);
-// Where each class lives and what it looks like, one line each (for the manifest and docs).
-const char* phantom_description(int cls);
-
 // Renders one film. image: size*size grey bytes; mask: size*size uint16 (bit j = class j lesion),
 // may be null; anatomy: size*size kAnat* bits, may be null. Deterministic in (case, params, seed,
 // size) and thread-safe (per-thread scratch buffers).
