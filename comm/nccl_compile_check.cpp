@@ -57,22 +57,36 @@ void expect(bool ok, const std::string& what, int rank) {
 
 // Every rank agrees on whether every rank has a GPU of its own, so that none enters NCCL alone. Two
 // ranks on one GPU cannot be tested (NCCL refuses a communicator with a duplicate GPU): skipped too.
+// "Its own" is decided by PCI bus id, so ranks that each see one different GPU (CUDA_VISIBLE_DEVICES
+// per rank, srun --gpus-per-task) still run.
 bool every_rank_has_its_own_gpu(int& device, std::string& why) {
   MPI_Comm node;
   MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   int local_rank = 0, local_size = 1;
   MPI_CHECK(MPI_Comm_rank(node, &local_rank));
   MPI_CHECK(MPI_Comm_size(node, &local_size));
-  MPI_CHECK(MPI_Comm_free(&node));
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
   cudaGetLastError();  // clear the error a missing driver leaves behind
-  int state[2] = {count > 0 ? 1 : 0, count >= local_size ? 1 : 0};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, state, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
   device = count > 0 ? local_rank % count : -1;
+  constexpr int kBusIdLength = 32;
+  char bus_id[kBusIdLength] = {};
+  if (device >= 0 && cudaDeviceGetPCIBusId(bus_id, kBusIdLength, device) != cudaSuccess) {
+    cudaGetLastError();
+    std::snprintf(bus_id, kBusIdLength, "unknown-%d", local_rank);
+  }
+  std::vector<char> all(static_cast<size_t>(local_size) * kBusIdLength);
+  MPI_CHECK(MPI_Allgather(bus_id, kBusIdLength, MPI_CHAR, all.data(), kBusIdLength, MPI_CHAR, node));
+  MPI_CHECK(MPI_Comm_free(&node));
+  std::vector<std::string> ids;
+  for (int r = 0; r < local_size; ++r) ids.emplace_back(all.data() + static_cast<size_t>(r) * kBusIdLength);
+  std::sort(ids.begin(), ids.end());
+  const bool distinct = std::adjacent_find(ids.begin(), ids.end()) == ids.end();
+  int state[2] = {count > 0 ? 1 : 0, distinct ? 1 : 0};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, state, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
   if (!state[0]) why = "no usable CUDA device on every rank";
-  else if (!state[1]) why = "more ranks on a node than GPUs (" + std::to_string(local_size) + " ranks, " +
-                            std::to_string(count) + " GPUs here): NCCL forbids two ranks on one GPU";
+  else if (!state[1]) why = "two ranks of a node would share a GPU (" + std::to_string(local_size) +
+                            " ranks here): NCCL forbids a duplicate GPU in one communicator";
   return state[0] && state[1];
 }
 

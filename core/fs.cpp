@@ -2,11 +2,12 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-
 #include <fstream>
 #include <sstream>
 
@@ -22,8 +23,18 @@ void fsync_path(const fs::path& path, int flags, const char* what) {
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) throw UserError(std::string("fsync of ") + what + " '" + path.string() + "' failed: " + std::strerror(err),
-                               "the disk or file system reported an error; check it before trusting this output");
+  if (rc == 0) return;
+  // Some network and FUSE file systems cannot sync (a folder, mostly): durability is then theirs to give,
+  // which is worth one warning, not a failed run. Any other error is a real I/O error.
+  if (err == EINVAL || err == ENOTSUP || err == EROFS) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      spdlog::warn("the file system of '{}' does not support fsync of a {} ({}): outputs are renamed atomically but "
+                   "may not survive a node crash", path.string(), what, std::strerror(err));
+    return;
+  }
+  throw UserError(std::string("fsync of ") + what + " '" + path.string() + "' failed: " + std::strerror(err),
+                  "the disk or file system reported an error; check it before trusting this output");
 }
 
 }  // namespace

@@ -118,6 +118,8 @@ PackSplit::PackSplit(const std::string& pack_dir, const std::string& split)
     if (h5_has_dataset(file, "lesion_mask")) {
       if (s > 0 && !has_mask_) bad_pack(path, "lesion_mask", "is present here but missing from an earlier shard of the split");
       shard->masks = open_frames(file, path, "lesion_mask", ElementType::kU16, n, side);
+      checksummed_ = checksummed_ && std::count(shard->masks.filters.begin(), shard->masks.filters.end(),
+                                                static_cast<int>(H5Z_FILTER_FLETCHER32)) > 0;
       has_mask_ = true;
     } else if (has_mask_) {
       bad_pack(path, "lesion_mask", "is missing (other shards of the split have it)");
@@ -237,11 +239,13 @@ void PackSplit::read_frame(int64_t index, bool mask, void* dst, size_t bytes) co
   uint8_t* data = raw.data();
   size_t size = stored;
   for (size_t i = frames.filters.size(); i-- > 0;) {
-    if (i < 32 && (filter_mask >> i & 1u)) continue;
+    const bool skipped = i < 32 && (filter_mask >> i & 1u);
     if (frames.filters[i] == H5Z_FILTER_FLETCHER32) {
+      // The checksum filter is mandatory (never skipped when writing): a "skipped" bit is damage.
+      if (skipped) fail("claims its Fletcher-32 checksum was skipped: the chunk's index entry is damaged");
       if (!fletcher32_chunk_ok(data, size)) fail("fails its Fletcher-32 checksum: the chunk is damaged");
       size -= 4;
-    } else {  // deflate
+    } else if (!skipped) {  // deflate, unless it was skipped (the chunk did not compress)
       inflated.resize(bytes + 4 * frames.filters.size());
       uLongf out_len = static_cast<uLongf>(inflated.size());
       if (uncompress(inflated.data(), &out_len, data, static_cast<uLong>(size)) != Z_OK)

@@ -52,12 +52,68 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   durable_rename(tmp, path);
 }
 
-TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Adam& optim) {
-  torch::NoGradGuard no_grad;
+namespace {
+
+// The meta/* entries of an open archive; UserError naming the file on impossible values.
+TrainState read_state(torch::serialize::InputArchive& archive, const std::string& path) {
   TrainState s;
+  c10::IValue v;
+  archive.read("meta/step", v);
+  s.step = v.toInt();
+  archive.read("meta/epoch", v);
+  s.epoch = v.toInt();
+  archive.read("meta/next_batch", v);
+  s.next_batch = v.toInt();
+  archive.read("meta/best_auroc", v);
+  const double best = v.toDouble();
+  // Checkpoints before has_best stored -1 for "none".
+  c10::IValue has_best;
+  if (archive.try_read("meta/has_best", has_best) ? has_best.toBool() : best >= 0) s.best_auroc = best;
+  archive.read("meta/world_size", v);
+  s.world_size = v.toInt();
+  archive.read("meta/config_yaml", v);
+  s.config_yaml = v.toStringRef();
+  if (archive.try_read("meta/pack_sha256", v)) s.pack_sha256 = v.toStringRef();
+  if (archive.try_read("meta/interval_loss", v)) s.interval_loss = v.toDouble();
+  if (archive.try_read("meta/interval_steps", v)) s.interval_steps = v.toInt();
+  if (s.step < 0 || s.epoch < 0 || s.next_batch < 0 || s.world_size < 1 || s.interval_steps < 0 ||
+      !std::isfinite(s.interval_loss))
+    throw UserError("checkpoint '" + path + "' holds impossible counters (step " + std::to_string(s.step) + ")");
+  return s;
+}
+
+// Runs f(); anything but a UserError becomes one naming the checkpoint (a truncated zip, a bad record).
+template <class F>
+auto as_checkpoint_error(const std::string& path, F&& f) -> decltype(f()) {
   try {
+    return f();
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (auto* c10e = dynamic_cast<const c10::Error*>(&e)) what = c10e->what_without_backtrace();
+    throw UserError("cannot read checkpoint '" + path + "': " + what.substr(0, what.find('\n')),
+                    "the file is truncated or damaged; --resume auto falls back to the previous checkpoint "
+                    "(*.prev.pt) when there is one, or point --resume at another checkpoint");
+  }
+}
+
+}  // namespace
+
+TrainState read_checkpoint_state(const std::string& path) {
+  return as_checkpoint_error(path, [&] {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
+    return read_state(archive, path);
+  });
+}
+
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Adam& optim) {
+  torch::NoGradGuard no_grad;
+  return as_checkpoint_error(path, [&] {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    const TrainState s = read_state(archive, path);
     torch::serialize::InputArchive model_archive, optim_archive;
     archive.read("model", model_archive);
     for (auto& p : model.named_parameters()) {
@@ -78,42 +134,12 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, to
     }
     archive.read("optim", optim_archive);
     optim.load(optim_archive);
-    c10::IValue v;
-    archive.read("meta/step", v);
-    s.step = v.toInt();
-    archive.read("meta/epoch", v);
-    s.epoch = v.toInt();
-    archive.read("meta/next_batch", v);
-    s.next_batch = v.toInt();
-    archive.read("meta/best_auroc", v);
-    const double best = v.toDouble();
-    // Checkpoints before has_best stored -1 for "none".
-    c10::IValue has_best;
-    if (archive.try_read("meta/has_best", has_best) ? has_best.toBool() : best >= 0) s.best_auroc = best;
-    archive.read("meta/world_size", v);
-    s.world_size = v.toInt();
-    archive.read("meta/config_yaml", v);
-    s.config_yaml = v.toStringRef();
-    if (archive.try_read("meta/pack_sha256", v)) s.pack_sha256 = v.toStringRef();
-    if (archive.try_read("meta/interval_loss", v)) s.interval_loss = v.toDouble();
-    if (archive.try_read("meta/interval_steps", v)) s.interval_steps = v.toInt();
-    if (s.step < 0 || s.epoch < 0 || s.next_batch < 0 || s.world_size < 1 || s.interval_steps < 0 ||
-        !std::isfinite(s.interval_loss))
-      throw UserError("checkpoint '" + path + "' holds impossible counters (step " + std::to_string(s.step) + ")");
     torch::Tensor rng;
     archive.read("rng/cpu", rng);
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     gen.set_state(rng);
-  } catch (const UserError&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto* c10e = dynamic_cast<const c10::Error*>(&e)) what = c10e->what_without_backtrace();
-    throw UserError("cannot read checkpoint '" + path + "': " + what,
-                    "the file is truncated or damaged; --resume auto falls back to the previous checkpoint "
-                    "(*.prev.pt) when there is one, or point --resume at another checkpoint");
-  }
-  return s;
+    return s;
+  });
 }
 
 }  // namespace cxr::trainer

@@ -23,7 +23,7 @@ struct TrainState {
   std::string config_yaml;   // the resolved config of the run that wrote it
   std::string pack_sha256;   // sha256 of the pack's manifest.json
   // The logging interval open at this step (so a resumed run logs exactly what a straight one does):
-  // the sum over its steps of every rank's loss, and its number of steps.
+  // the sum of its steps' mean losses over the ranks, and its number of steps.
   double interval_loss = 0;
   int64_t interval_steps = 0;
 };
@@ -38,5 +38,8 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
 // Restores model, optimiser and RNG state; returns the saved TrainState. UserError if the file cannot be
 // read or does not fit the model (a truncated or damaged file, another architecture).
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Adam& optim);
+// The TrainState alone (config, pack identity, counters), without touching a model: what --resume
+// compares before it loads anything. UserError if the file cannot be read.
+TrainState read_checkpoint_state(const std::string& path);
 
 }  // namespace cxr::trainer

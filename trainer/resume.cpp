@@ -20,9 +20,10 @@ std::string first_key(const std::string& line) { return line.substr(0, line.find
 }  // namespace
 
 const std::vector<std::string>& resume_free_keys() {
-  static const std::vector<std::string> keys = {"run_dir",       "data.pack",      "data.verify",
-                                                "loader.workers", "loader.prefetch", "train.threads",
-                                                "train.checkpoint_every", "log.all_ranks"};
+  // Not train.threads: on the CPU the thread count can change how reductions are split, and so the bits.
+  static const std::vector<std::string> keys = {"run_dir",         "data.pack",       "data.verify",
+                                                "loader.workers",  "loader.prefetch", "train.checkpoint_every",
+                                                "log.all_ranks"};
   return keys;
 }
 
@@ -89,7 +90,7 @@ std::vector<std::string> check_resume(const TrainState& saved, const std::string
   if (!refused.empty()) {
     std::vector<std::string> keys;
     for (const auto& d : refused) keys.push_back(first_key(d));
-    throw UserError("cannot resume from '" + checkpoint + "': " + std::to_string(refused.size()) +
+    throw ResumeRefused("cannot resume from '" + checkpoint + "': " + std::to_string(refused.size()) +
                         " setting(s) that change the result differ from the run's:\n  " + join(refused, "\n  "),
                     "resume with the run's settings, or accept the change explicitly with --resume-force " +
                         join(keys, ","));

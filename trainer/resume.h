@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "trainer/checkpoint.h"
 
 namespace cxr::trainer {
@@ -27,7 +28,14 @@ std::vector<std::string> resume_candidates(const std::string& run_dir, const std
 // Differences that change the result, one line each ("train.lr: checkpoint 0.001, now 0.0003").
 std::vector<std::string> resume_differences(const TrainState& saved, const Config& now, const std::string& pack_sha256,
                                             int world_size);
-// Throws UserError listing the differences not named in `forced`; returns the forced ones that differed.
+// Refusing to resume: a setting that changes the result differs (never a reason to fall back to an
+// older checkpoint).
+class ResumeRefused : public UserError {
+ public:
+  using UserError::UserError;
+};
+
+// Throws ResumeRefused listing the differences not named in `forced`; returns the forced ones that differed.
 std::vector<std::string> check_resume(const TrainState& saved, const std::string& checkpoint, const Config& now,
                                       const std::string& pack_sha256, int world_size,
                                       const std::vector<std::string>& forced);

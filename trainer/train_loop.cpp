@@ -156,6 +156,13 @@ class MetricsLog {
     out_ << j.dump() << "\n";
     out_.flush();
   }
+  // On disk before a checkpoint that claims them is: a power loss must not keep a checkpoint at step S
+  // and lose lines up to S, which a resumed run would never write again.
+  void sync() {
+    if (!enabled_) return;
+    out_.flush();
+    fsync_file(path_);
+  }
 
  private:
   fs::path path_;
@@ -312,15 +319,28 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   st.config_yaml = to_yaml(cfg);
   st.pack_sha256 = pack_sha256;
   std::string resumed_from;
+  // Every rank must see the same checkpoints (run_dir on a file system all ranks share): a rank that
+  // resumes and one that starts fresh would enter different collectives and hang.
+  const double seen = static_cast<double>(candidates.size());
+  if (world.all_reduce_max(seen) != -world.all_reduce_max(-seen)) {
+    throw UserError("the ranks see different checkpoints in '" + (run_dir / "checkpoints").string() +
+                        "' (this rank: " + std::to_string(candidates.size()) + ")",
+                    "put run_dir on a file system every rank shares (rank 0 writes, every rank reads)");
+  }
   if (!candidates.empty()) {
-    // Each rank loads the first candidate it can read; all then agree on the latest one every rank could
-    // read (a last.pt torn by a node crash falls back to last.prev.pt everywhere).
+    // Each rank takes the first candidate it can read whose settings may be resumed (a refusal is an
+    // error, not a reason to fall back); all then agree on the latest one every rank could read, so a
+    // last.pt torn by a node crash falls back to last.prev.pt everywhere.
     size_t mine = candidates.size();
     std::string error;
     for (size_t i = 0; i < candidates.size() && mine == candidates.size(); ++i) {
       try {
+        const TrainState saved = read_checkpoint_state(candidates[i]);
+        check_resume(saved, candidates[i], cfg, pack_sha256, world_size, env.resume_force);
         st = load_checkpoint(candidates[i], *model, optim);
         mine = i;
+      } catch (const ResumeRefused&) {
+        throw;
       } catch (const UserError& e) {
         error = e.what();
         const std::string why = error.substr(0, error.find('\n'));  // without the HINT line
@@ -335,9 +355,17 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     }
     if (mine != agreed) st = load_checkpoint(candidates[agreed], *model, optim);
     resumed_from = candidates[agreed];
-    const std::vector<std::string> forced =
-        check_resume(st, resumed_from, cfg, pack_sha256, world_size, env.resume_force);
-    for (const auto& f : forced) spdlog::warn("resuming with a changed setting, as --resume-force allows: {}", f);
+    for (const auto& f : check_resume(st, resumed_from, cfg, pack_sha256, world_size, env.resume_force))
+      spdlog::warn("resuming with a changed setting, as --resume-force allows: {}", f);
+    // The unreadable newer files are moved aside, so the next save rotates the good checkpoint into
+    // last.prev.pt instead of the damaged one.
+    if (rank == 0) {
+      for (size_t i = 0; i < agreed; ++i) {
+        const std::string aside = candidates[i] + ".damaged";
+        durable_rename(candidates[i], aside);
+        spdlog::warn("moved the unreadable {} aside to {}", candidates[i], aside);
+      }
+    }
     st.config_yaml = to_yaml(cfg);
     st.pack_sha256 = pack_sha256;
     st.world_size = world_size;
@@ -405,7 +433,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   summary.device = device.str();
   summary.backend = model_comm.backend;
   StepTimer timer;
-  // The open logging interval: the sum of every rank's loss over its steps comes back from the checkpoint,
+  // The open logging interval: the sum of its steps' mean losses comes back from the checkpoint,
   // so a resumed run logs the same numbers as a straight one wherever it stopped.
   double interval_loss = st.interval_loss;
   int64_t interval_steps = st.interval_steps, interval_images = 0;
@@ -427,10 +455,12 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     st.interval_steps = interval_steps;
     const double seconds = timed([&] {
       comm::average_buffers(tensors, *model);
+      metrics.sync();
       if (rank == 0) save_checkpoint(path.string(), *model, optim, st);
     });
     summary.checkpoint_seconds += seconds;
     timing.write({{"step", st.step}, {"checkpoint_seconds", seconds}});
+    timing.sync();
   };
 
   // GPU work is asynchronous: without a device sync its time lands in whichever phase next waits on it.
@@ -492,13 +522,13 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
       mark(Phase::kOptim);
       ++st.step;
       ++st.next_batch;
-      interval_loss += loss_sync[0].item<double>();
+      interval_loss += loss_sync[0].item<double>() / double(world_size);  // the step's mean loss
       ++interval_steps;
       ++timed_interval_steps;
       interval_images += x.size(0) * world_size;
 
       if (st.step % cfg.log.interval == 0 || st.step == total_steps) {
-        const double mean_loss = interval_loss / double(world_size * interval_steps);
+        const double mean_loss = interval_loss / double(interval_steps);
         // Training throughput from the step phases only: validation, checkpoints and this logging excluded.
         const double secs = timer.total_ms() / 1e3;
         const double ips = secs > 0 ? double(interval_images) / secs : 0;

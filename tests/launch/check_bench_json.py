@@ -9,10 +9,15 @@ The command must exit 0 and write a fresh RESULT.json. The timed step count must
 must fit in the wall time of the whole command measured here; the gradient bytes all-reduced per step
 must be 4 x the ResNet's parameter count, computed here from the architecture (the formula reproduces
 torchvision's resnet18/50 counts); the phase times must add up to the step; the job's rate must be the
-slowest rank's; the temporary run directory must be gone.
+slowest rank's; the temporary run directory must be gone - unless the command passed --keep: then its
+train.log is read, and the rate its timestamps give for the timed steps (spdlog's clock, from the line
+that ends the warm-up to the last line, logging included) must agree with the JSON's rate (which sums
+the step phases) within [0.75, 1.8]: a rate inflated or deflated by a counting bug falls outside.
 """
 import argparse
 import json
+import re
+import shutil
 import math
 import os
 import subprocess
@@ -38,6 +43,22 @@ def resnet_parameters(depth, width, in_channels=1, classes=14):
                 n += inp * p * expansion + 2 * p * expansion  # downsample conv 1x1 + BN
             inp = p * expansion
     return n + inp * classes + classes
+
+
+def rate_from_log(path, warmup, steps, global_batch):
+    """Images per second of the timed steps by the timestamps of train.log's lines for step W and W+S."""
+    when = {}
+    for line in open(path, errors="replace"):
+        m = re.match(r"\[(\d\d):(\d\d):(\d\d)\.(\d{3})\].*\bstep (\d+)/\d+ ", line)
+        if m:
+            h, mi, sec, ms, step = (int(x) for x in m.groups())
+            when[step] = ((h * 60 + mi) * 60 + sec) + ms / 1e3
+    if warmup not in when or warmup + steps not in when:
+        return None
+    dt = when[warmup + steps] - when[warmup]
+    if dt < 0:
+        dt += 24 * 3600  # the run crossed midnight
+    return steps * global_batch / max(dt, 1e-3)
 
 
 def main():
@@ -102,8 +123,20 @@ def main():
     want_mib = 4 * resnet_parameters(a.depth, a.width) / 2**20
     expect(math.isclose(r["comm_mib_per_step"], want_mib, rel_tol=1e-9),
            f"comm_mib_per_step {r['comm_mib_per_step']} != 4 bytes x parameters = {want_mib}")
-    expect(r["run_dir_kept"] is False and not os.path.exists(r["run_dir"]),
-           f"temporary run directory {r['run_dir']} was not removed")
+    if "--keep" in cmd:
+        expect(r["run_dir_kept"] is True and os.path.isdir(r["run_dir"]), "--keep: the run directory is gone")
+        log_rate = rate_from_log(os.path.join(r["run_dir"], "train.log"), a.warmup, a.steps, a.global_batch)
+        if log_rate is None:
+            errors.append("train.log has no 'step W/...' and 'step W+S/...' lines to time")
+        elif ips > 0:
+            ratio = ips / log_rate
+            print(f"img/s from the JSON {ips:.1f}, from train.log timestamps {log_rate:.1f}: ratio {ratio:.3f}")
+            expect(0.75 <= ratio <= 1.8, f"JSON img/s {ips:.1f} vs {log_rate:.1f} from the log's timestamps "
+                                        f"(ratio {ratio:.2f} outside [0.75, 1.8])")
+        shutil.rmtree(r["run_dir"], ignore_errors=True)
+    else:
+        expect(r["run_dir_kept"] is False and not os.path.exists(r["run_dir"]),
+               f"temporary run directory {r['run_dir']} was not removed")
     if errors:
         sys.exit("\n".join(errors))
     print(f"ok: {ips:.1f} img/s, {r['step_ms']:.1f} ms/step, exposed comm {r['exposed_comm_ms']:.2f} ms; "
