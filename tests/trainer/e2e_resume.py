@@ -8,7 +8,8 @@ c. Stops that align with neither the log interval nor the checkpoint interval (c
    after 9, log.interval 5; checkpoint_every 3, stop after 23, log.interval 25): the resumed run must
    still log exactly the straight run's losses (the open interval comes back from the checkpoint).
 d. last.pt truncated (as a node crash can leave it): --resume auto falls back to last.prev.pt with a
-   warning naming both, and still reaches the straight run's result.
+   warning naming both, moves the unreadable file aside (last.pt.damaged), and still reaches the straight
+   run's result.
 e. Resuming with a setting that changes the result (train.lr, world size, another pack) is refused
    with exit 2, naming each key and the --resume-force that would accept it; with --resume-force the
    run continues, logs the change, and keeps config.yaml beside a new config.resume-1.yaml.
@@ -128,6 +129,7 @@ def truncated_last():
     print(f"    {warn.group(0).strip()[:160]}")
     check(re.search(r"resumed from \S+last\.prev\.pt at step 10 ", resumed.output),
           f"did not resume from last.prev.pt (step 10):\n{resumed.tail()}")
+    check(os.path.exists(last + ".damaged"), "the unreadable last.pt was not moved aside to last.pt.damaged")
     same_result(straight, resumed)
 
 
