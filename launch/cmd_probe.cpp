@@ -41,7 +41,10 @@ void register_probe(CLI::App& app, Context&) {
       if (r.auroc[c]) std::printf("  %-20s %.3f\n", data::kClassNames[c], *r.auroc[c]);
       else std::printf("  %-20s   n/a (one class absent)\n", data::kClassNames[c]);
     }
-    if (r.macro) std::printf("  %-20s %.3f\n", "macro", *r.macro);
+    if (r.macro)
+      std::printf("  %-20s %.3f (over %d of %d classes)\n", "macro", *r.macro, r.macro_classes, data::kNumClasses);
+    else
+      std::printf("  %-20s   n/a (no class has both positives and negatives)\n", "macro");
     if (!json_out->empty()) atomic_write_file(*json_out, r.json + "\n");
   });
 }

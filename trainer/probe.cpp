@@ -90,6 +90,7 @@ ProbeResult run_probe(const ProbeOptions& o) {
   auto a = eval::auroc_per_class(scores, labels, data::kNumClasses, data::class_names());
   r.auroc = a.per_class;
   r.macro = a.macro;
+  r.macro_classes = a.defined;
   nlohmann::ordered_json j;
   j["pack"] = o.pack;
   j["eval_split"] = o.eval_split;
@@ -103,6 +104,7 @@ ProbeResult run_probe(const ProbeOptions& o) {
     per[data::kClassNames[c]] = r.auroc[c] ? nlohmann::json(*r.auroc[c]) : nlohmann::json(nullptr);
   j["auroc"] = per;
   j["macro_auroc"] = r.macro ? nlohmann::json(*r.macro) : nlohmann::json(nullptr);
+  j["macro_classes"] = r.macro_classes;
   r.json = j.dump(2);
   return r;
 }

@@ -30,6 +30,7 @@ struct ProbeOptions {
 struct ProbeResult {
   std::vector<std::optional<double>> auroc;  // per class, on eval_split
   std::optional<double> macro;
+  int macro_classes = 0;  // how many of the 14 classes the macro averages
   int64_t steps = 0, images = 0;
   double train_seconds = 0, images_per_second = 0;
   std::string json;
