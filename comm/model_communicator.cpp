@@ -1,6 +1,7 @@
 // Backend choice for model tensors (see model_communicator.h).
 #include "comm/model_communicator.h"
 
+#include "comm/host_staged_communicator.h"
 #include "comm/local_communicator.h"
 #include "comm/mpi_communicator.h"
 #include "comm/nccl_communicator.h"
@@ -8,7 +9,8 @@
 
 namespace cxr::comm {
 
-ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend) {
+ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend,
+                                     double timeout_s) {
   auto* mpi = dynamic_cast<MpiCommunicator*>(&world);
   ModelCommunicator m;
   if (!device.is_cuda()) {
@@ -19,9 +21,16 @@ ModelCommunicator model_communicator(Communicator& world, const c10::Device& dev
     m.backend = mpi ? "mpi" : "local";
     return m;
   }
-  if (backend == "mpi")
-    throw UserError("train.backend=mpi carries CPU tensors only, but this job trains on " + device.str(),
-                    "use train.backend=auto or nccl on GPUs, or train.device=cpu");
+  if (backend == "mpi") {
+    m.owned = std::make_unique<HostStagedCommunicator>(world);
+    m.comm = m.owned.get();
+    m.backend = mpi ? "mpi (host-staged)" : "local";
+    return m;
+  }
+  if (!mpi && backend == "nccl")
+    throw UserError("train.backend=nccl needs an MPI launcher (mpirun or srun), and this process was started "
+                    "without one",
+                    "start it with `mpirun -np N cxrtrain ...` (or -np 1), or use train.backend=auto for a single GPU");
   if (!mpi) {  // one process without mpirun: nothing to communicate with
     m.owned = std::make_unique<LocalCommunicator>(/*any_device=*/true);
     m.comm = m.owned.get();
@@ -31,7 +40,7 @@ ModelCommunicator model_communicator(Communicator& world, const c10::Device& dev
   if (!nccl_backend_available())
     throw UserError("training on " + device.str() + " under MPI needs the NCCL backend, which this build lacks",
                     "rebuild with -DCXR_WITH_NCCL=ON against a CUDA LibTorch and NCCL (NCCL_ROOT)");
-  m.owned = make_nccl_communicator(mpi->handle(), device.index());
+  m.owned = make_nccl_communicator(mpi->handle(), device.index(), timeout_s);
   m.comm = m.owned.get();
   m.backend = "nccl";
   return m;

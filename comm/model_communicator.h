@@ -18,11 +18,13 @@ struct ModelCommunicator {
   std::string backend;                   // "mpi", "nccl" or "local", for logs and benchmark JSON
 };
 
-// CPU: `world` (MPI, or local at world size 1); "nccl" is refused. CUDA: NCCL over world's MPI
-// communicator, collective on every rank; without MPI (one process, no mpirun) a local communicator
-// that accepts CUDA tensors. "mpi" on CUDA is refused (the MPI backend carries CPU tensors only), and so is
-// CUDA under MPI in a build without the NCCL backend.
+// CPU: `world` (MPI, or local at world size 1); "nccl" is refused. CUDA, "auto" or "nccl": NCCL over
+// world's MPI communicator, collective on every rank, its waits bounded by `timeout_s`; "nccl" without an
+// MPI launcher is refused (never a silent fall back), "auto" there gives a local communicator that accepts
+// CUDA tensors. CUDA, "mpi": the world communicator with every tensor staged through host memory
+// (host_staged_communicator.h). CUDA under MPI with "auto"/"nccl" in a build without NCCL is refused.
 // Throws UserError naming the setting and what to do instead.
-ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend);
+ModelCommunicator model_communicator(Communicator& world, const c10::Device& device, const std::string& backend,
+                                     double timeout_s = 600.0);
 
 }  // namespace cxr::comm

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -23,7 +24,7 @@ namespace cxr::comm {
 
 bool nccl_backend_available() { return false; }
 
-std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm, int) {
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm, int, double) {
   throw std::runtime_error(
       "this cxrtrain was built without the NCCL backend. HINT: rebuild with -DCXR_WITH_NCCL=ON against a CUDA "
       "build of LibTorch with NCCL installed (set NCCL_ROOT if it is not under the CUDA toolkit), or train on "
@@ -95,7 +96,7 @@ class NcclWork final : public Work {
   }
   void wait() override {
     if (waited_) return;
-    core_.check_async_error();
+    core_.wait(done_, "all_reduce");
     order_current_stream();
   }
   bool is_completed() override {
@@ -121,16 +122,21 @@ class NcclWork final : public Work {
 
 bool nccl_backend_available() { return true; }
 
-std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm parent, int device) {
-  return std::make_unique<NcclCommunicator>(parent, device);
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm parent, int device, double timeout_s) {
+  return std::make_unique<NcclCommunicator>(parent, device, timeout_s);
 }
 
-NcclCommunicator::NcclCommunicator(MPI_Comm parent, int device) : device_(device) {
+NcclCommunicator::NcclCommunicator(MPI_Comm parent, int device, double timeout_s)
+    : device_(device), timeout_s_(timeout_s), uncaught_at_start_(std::uncaught_exceptions()) {
   control_ = std::make_unique<MpiCommunicator>(parent);
-  core_ = std::make_unique<NcclCore>(control_->handle(), device);
+  core_ = std::make_unique<NcclCore>(control_->handle(), device, timeout_s);
 }
 
-NcclCommunicator::~NcclCommunicator() = default;
+NcclCommunicator::~NcclCommunicator() {
+  // Destroyed by an exception on its way to run_or_abort: a peer may never join the pending work, so
+  // cancel it rather than wait for the NCCL stream to drain.
+  if (core_ && std::uncaught_exceptions() > uncaught_at_start_) core_->abort();
+}
 
 int NcclCommunicator::rank() const { return control_->rank(); }
 int NcclCommunicator::size() const { return control_->size(); }
@@ -139,30 +145,33 @@ void NcclCommunicator::barrier() { control_->barrier(); }
 
 namespace {
 
-// Runs `collective(device_tensor, stream, done)` on `t` in place; CPU tensors are staged through the GPU.
+// Runs `collective(device_tensor, stream, done)` on `t` in place and waits for it with the deadline;
+// CPU tensors are staged through the GPU.
 template <typename Collective>
-void in_place(at::Tensor& t, int device, Collective collective) {
+void in_place(at::Tensor& t, NcclCore& core, const char* what, Collective collective) {
+  const int device = core.device();
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
   cudaStream_t stream = current_stream(device);
   at::Tensor on_device = t.is_cuda() ? t : t.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
   CudaEvent done;
   collective(on_device, stream, done);
+  core.wait(done, what);
   done.block(stream);
-  if (!t.is_cuda()) t.copy_(on_device);  // a device-to-host copy waits for the stream
+  if (!t.is_cuda()) t.copy_(on_device);
 }
 
 }  // namespace
 
 void NcclCommunicator::all_reduce_sum(at::Tensor& t) {
   check_nccl_tensor(t, device_, /*in_place=*/true, "all_reduce_sum");
-  in_place(t, device_, [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
+  in_place(t, *core_, "all_reduce", [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
     core_->all_reduce(d.data_ptr(), static_cast<size_t>(d.numel()), nccl_type(d.scalar_type()), ncclSum, s, done);
   });
 }
 
 void NcclCommunicator::all_reduce_max(at::Tensor& t) {
   check_nccl_tensor(t, device_, /*in_place=*/true, "all_reduce_max");
-  in_place(t, device_, [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
+  in_place(t, *core_, "all_reduce(max)", [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
     core_->all_reduce(d.data_ptr(), static_cast<size_t>(d.numel()), nccl_type(d.scalar_type()), ncclMax, s, done);
   });
 }
@@ -186,7 +195,7 @@ void NcclCommunicator::broadcast(at::Tensor& t, int root) {
     throw std::invalid_argument("broadcast: root " + std::to_string(root) + " does not exist in a communicator of " +
                                 std::to_string(size()) + " ranks");
   }
-  in_place(t, device_, [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
+  in_place(t, *core_, "broadcast", [&](at::Tensor& d, cudaStream_t s, CudaEvent& done) {
     core_->broadcast(d.data_ptr(), static_cast<size_t>(d.numel()), nccl_type(d.scalar_type()), root, s, done);
   });
 }
@@ -216,6 +225,7 @@ at::Tensor NcclCommunicator::gather(const at::Tensor& t, bool equal_rows, const 
   } else {
     core_->all_gatherv(in.data_ptr(), out.data_ptr(), counts, nccl_type(in.scalar_type()), stream, done);
   }
+  core_->wait(done, op);
   done.block(stream);
   return t.is_cuda() ? out : out.cpu();
 }
@@ -230,7 +240,7 @@ std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
   std::unique_ptr<Communicator> part = control_->split(color, key);
   if (!part) return nullptr;
   // A fresh NCCL communicator bootstrapped over the MPI group (ncclCommSplit needs NCCL >= 2.18).
-  return std::make_unique<NcclCommunicator>(static_cast<MpiCommunicator&>(*part).handle(), device_);
+  return std::make_unique<NcclCommunicator>(static_cast<MpiCommunicator&>(*part).handle(), device_, timeout_s_);
 }
 
 void NcclCommunicator::abort(int code) {

@@ -17,8 +17,9 @@ namespace cxr::comm {
 bool nccl_backend_available();
 
 // A NcclCommunicator over (a duplicate of) `parent` driving CUDA device `device`; collective over
-// `parent`. Without the NCCL backend: std::runtime_error with a HINT.
-std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm parent, int device);
+// `parent`. `timeout_s` bounds every host wait on a collective. Without the NCCL backend:
+// std::runtime_error with a HINT.
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm parent, int device, double timeout_s = 600.0);
 
 #ifdef CXR_HAVE_NCCL
 
@@ -28,13 +29,16 @@ class NcclCore;
 // Tensors are CUDA tensors on device() (contiguous for in-place collectives) of dtype float32, float64,
 // int64, int32, uint8, float16 or bfloat16. CPU tensors are accepted too, for the plain-value helpers:
 // they are staged through the device and the call completes before it returns.
-// Completion is stream-ordered: when a collective (or Work::wait()) returns, work enqueued afterwards on
-// the current CUDA stream sees its result; host reads (.item(), .cpu()) synchronise as usual.
-// Work::is_completed() is true once the GPU has finished; it raises NCCL's asynchronous errors.
+// When a collective (or Work::wait()) returns, the collective has completed: the host polls its event
+// (not the device) with a deadline, checking NCCL's asynchronous errors, so a dead peer ends in a
+// CollectiveFailed after train.collective_timeout_s at most instead of a hang, and the communicator is
+// aborted. Work::is_completed() is true once the GPU has finished; it raises NCCL's asynchronous errors.
+// Destroyed while an exception unwinds, the communicator is aborted first (ncclCommAbort), never
+// drained, so the fail-fast path reaches MPI_Abort.
 // Shape checks, barrier() and split() use an MPI duplicate of `parent` next to the NCCL communicator.
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(MPI_Comm parent, int device);
+  NcclCommunicator(MPI_Comm parent, int device, double timeout_s = 600.0);
   ~NcclCommunicator() override;
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
@@ -60,6 +64,8 @@ class NcclCommunicator final : public Communicator {
   at::Tensor gather(const at::Tensor& t, bool equal_rows, const char* op);
 
   int device_ = 0;
+  double timeout_s_ = 600.0;
+  int uncaught_at_start_ = 0;  // std::uncaught_exceptions() when constructed
   std::unique_ptr<MpiCommunicator> control_;  // bootstrap, shape checks, barrier, split
   std::unique_ptr<NcclCore> core_;
 };

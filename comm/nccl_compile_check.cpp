@@ -104,6 +104,7 @@ void run_checks(int rank, int size, int device) {
   data.upload(host, compute);  // enqueued on `compute`; the NCCL stream is ordered after it by an event
   CudaEvent done;
   core.all_reduce(data.get(), kCount, ncclFloat32, ncclSum, compute, done);
+  core.wait(done, "all_reduce");  // the host waits with a deadline, polling NCCL's asynchronous errors
   done.block(compute);
   std::vector<float> sum = data.download(compute);
   bool ok = true;

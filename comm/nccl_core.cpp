@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "comm/collective_wait.h"
 #include "comm/mpi_check.h"
 #include "comm/nccl_check.h"
 
@@ -100,7 +101,7 @@ size_t nccl_type_size(ncclDataType_t type) {
 
 // --- NcclCore ------------------------------------------------------------------------------------------
 
-NcclCore::NcclCore(MPI_Comm comm, int device) : device_(device) {
+NcclCore::NcclCore(MPI_Comm comm, int device, double timeout_s) : device_(device), timeout_s_(timeout_s) {
   MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   MPI_CHECK(MPI_Comm_size(comm, &size_));
   ncclUniqueId id = broadcast_unique_id(comm, /*root=*/0);
@@ -222,6 +223,29 @@ void NcclCore::check_async_error() {
   if (async == ncclInProgress) return;
 #endif
   if (async != ncclSuccess) throw_nccl_error(async, "NCCL communicator (asynchronous error)", __FILE__, __LINE__);
+}
+
+std::string NcclCore::async_error() noexcept {
+  ncclResult_t async = ncclSuccess;
+  if (aborted_) return "the communicator was aborted";
+  if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess) return "ncclCommGetAsyncError failed";
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+  if (async == ncclInProgress) return "";
+#endif
+  if (async == ncclSuccess) return "";
+  std::string text = ncclGetErrorString(async);
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)
+  if (const char* last = ncclGetLastError(comm_)) {
+    if (*last) text += std::string(" (") + last + ")";
+  }
+#endif
+  return text;
+}
+
+void NcclCore::wait(const CudaEvent& done, const char* what) {
+  wait_for_collective([&] { return done.query(); }, [&] { return async_error(); }, [&] { abort(); }, timeout_s_,
+                      std::string("NCCL ") + what + " on rank " + std::to_string(rank_) + " of " +
+                          std::to_string(size_));
 }
 
 void NcclCore::abort() noexcept {

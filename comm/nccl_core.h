@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace cxr::comm {
@@ -57,8 +58,11 @@ class NcclCore {
  public:
   // Collective over `comm` (an MPI communicator, used only to bootstrap): creates an NCCL communicator
   // of the same ranks on CUDA device `device`, and the NCCL stream (non-blocking, high priority).
-  NcclCore(MPI_Comm comm, int device);
-  ~NcclCore();  // waits for the NCCL stream (that stream only), then destroys the communicator
+  // `timeout_s` bounds every wait() (see collective_wait.h).
+  NcclCore(MPI_Comm comm, int device, double timeout_s = 600.0);
+  // Unless aborted: waits for the NCCL stream (that stream only), then destroys the communicator. After
+  // abort() it never touches the stream, so a communicator with a dead peer cannot hang its destruction.
+  ~NcclCore();
   NcclCore(const NcclCore&) = delete;
   NcclCore& operator=(const NcclCore&) = delete;
 
@@ -87,6 +91,12 @@ class NcclCore {
   // Throws NcclError if the communicator failed asynchronously (a peer died, the network dropped):
   // pollers call it so that a failure surfaces as an error instead of a hang.
   void check_async_error();
+  // The host waits until `done` has happened, polling the communicator's asynchronous error meanwhile;
+  // on an error or after the timeout it aborts the communicator and throws CollectiveFailed. No
+  // device-wide synchronisation: only this event is polled.
+  void wait(const CudaEvent& done, const char* what);
+  // Describes a pending asynchronous error ("" when there is none); never throws.
+  std::string async_error() noexcept;
   // Aborts the communicator: pending operations are cancelled, every later call fails. Never throws.
   void abort() noexcept;
 
@@ -100,6 +110,7 @@ class NcclCore {
   int rank_ = 0;
   int size_ = 1;
   int device_ = 0;
+  double timeout_s_ = 600.0;
   bool aborted_ = false;
 };
 

@@ -53,6 +53,7 @@ void for_each_field(Config& c, F&& f) {
   f("train.channels_last", c.train.channels_last);
   f("train.bucket_mb", c.train.bucket_mb);
   f("train.backend", c.train.backend);
+  f("train.collective_timeout_s", c.train.collective_timeout_s);
   f("train.device", c.train.device);
   f("train.threads", c.train.threads);
   f("train.checkpoint_every", c.train.checkpoint_every);
@@ -194,6 +195,8 @@ void validate(const Config& c) {
   if (c.train.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
   if (c.train.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
   if (!(c.train.bucket_mb > 0 && c.train.bucket_mb <= 16384)) fail("train.bucket_mb", "must be > 0 and <= 16384");
+  if (!(c.train.collective_timeout_s >= 1 && c.train.collective_timeout_s <= 86400))
+    fail("train.collective_timeout_s", "must be 1 to 86400 seconds");
   if (c.train.threads < 0 || c.train.threads > 1024) fail("train.threads", "must be 0 (automatic) to 1024");
   if (c.train.checkpoint_every < 0) fail("train.checkpoint_every", "must be >= 0");
   if (c.model.depth != 18 && c.model.depth != 34 && c.model.depth != 50) fail("model.depth", "must be 18, 34 or 50");

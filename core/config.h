@@ -53,7 +53,10 @@ struct TrainConfig {
   bool channels_last = true;         // NHWC activations and conv weights: ResNet-50 steps ~12 % faster on CPU
                                      // (oneDNN), the layout tensor cores want on GPU; numerically the same model
   double bucket_mb = 25.0;           // gradient all-reduce bucket size
-  std::string backend = "auto";      // auto | mpi | nccl (auto: NCCL for CUDA, MPI otherwise)
+  std::string backend = "auto";      // auto | mpi | nccl (auto: NCCL for CUDA, MPI otherwise; mpi on CUDA
+                                     // stages every tensor through host memory)
+  double collective_timeout_s = 600; // longest a rank waits for one NCCL collective before it aborts the
+                                     // communicator and ends the job (a dead or stuck peer)
   std::string device = "auto";       // auto | cpu | cuda
   int threads = 0;                   // torch CPU threads per rank; 0 = cores / ranks on the node
   int64_t checkpoint_every = 0;      // steps between checkpoints (0 = once per epoch only)

@@ -268,7 +268,8 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   // The rank's GPU is the current device for everything below, not only for guarded calls.
   c10::OptionalDeviceGuard device_guard;
   if (device.is_cuda()) device_guard.reset_device(device);
-  comm::ModelCommunicator model_comm = comm::model_communicator(world, device, cfg.train.backend);
+  comm::ModelCommunicator model_comm =
+      comm::model_communicator(world, device, cfg.train.backend, cfg.train.collective_timeout_s);
   comm::Communicator& tensors = *model_comm.comm;
   if (env.threads > 0) torch::set_num_threads(env.threads);
 

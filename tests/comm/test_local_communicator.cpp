@@ -107,17 +107,26 @@ TEST(ModelCommunicator, RefusesBackendsThatCannotCarryTheDevicesTensors) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("train.backend=nccl"), std::string::npos) << e.what();
   }
+  // NCCL needs peers bootstrapped over MPI: without a launcher it is an error, not a silent local fall back.
   try {
-    model_communicator(world, c10::Device(c10::kCUDA, 0), "mpi");
-    FAIL() << "mpi accepted for CUDA training";
+    model_communicator(world, c10::Device(c10::kCUDA, 0), "nccl");
+    FAIL() << "nccl accepted without an MPI launcher";
   } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("needs an MPI launcher"), std::string::npos) << e.what();
   }
+}
+
+TEST(ModelCommunicator, MpiOnCudaIsStagedThroughTheHost) {
+  LocalCommunicator world;
+  ModelCommunicator m = model_communicator(world, c10::Device(c10::kCUDA, 0), "mpi");
+  ASSERT_NE(m.owned, nullptr);
+  EXPECT_EQ(m.comm, m.owned.get());
+  EXPECT_EQ(m.comm->size(), 1);
 }
 
 TEST(ModelCommunicator, OneCudaProcessWithoutMpiGetsAnAnyDeviceLocalCommunicator) {
   LocalCommunicator world;
-  for (const char* backend : {"auto", "nccl"}) {
+  for (const char* backend : {"auto"}) {
     ModelCommunicator m = model_communicator(world, c10::Device(c10::kCUDA, 0), backend);
     ASSERT_NE(m.owned, nullptr) << backend;
     EXPECT_EQ(m.comm, m.owned.get()) << backend;

@@ -8,9 +8,10 @@
 #include <chrono>
 #include <thread>
 
+#include "comm/host_staged_communicator.h"
+#include "comm/model_communicator.h"
 #include "comm/mpi_check.h"
 #include "comm/mpi_communicator.h"
-#include "comm/model_communicator.h"
 #include "comm/mpi_runtime.h"
 #include "comm/nccl_communicator.h"
 #include "core/error.h"
@@ -265,6 +266,31 @@ TEST_F(MpiCommunicatorTest, CpuModelTensorsGoOverTheMpiWorld) {
     EXPECT_EQ(m.backend, "mpi") << backend;
   }
   EXPECT_THROW(model_communicator(*world_, c10::Device(c10::kCPU), "nccl"), UserError);
+}
+
+TEST_F(MpiCommunicatorTest, HostStagedCollectivesMatchTheMpiOnes) {
+  // The staging path of train.backend=mpi on CUDA, forced on CPU tensors: each result must equal the
+  // plain MPI collective's, computed by formula (rank r holds r + 1 + i/10).
+  HostStagedCommunicator staged(*world_, /*always_stage=*/true);
+  const int n = world_->size(), r = world_->rank();
+  torch::Tensor t = torch::arange(5, torch::kDouble) / 10 + (r + 1);
+  staged.all_reduce_sum(t);
+  for (int64_t i = 0; i < 5; ++i) EXPECT_DOUBLE_EQ(t[i].item<double>(), n * (n + 1) / 2.0 + n * (i / 10.0)) << i;
+  torch::Tensor m = torch::full({3}, static_cast<double>(r));
+  staged.all_reduce_max(m);
+  EXPECT_DOUBLE_EQ(m[2].item<double>(), n - 1);
+  torch::Tensor a = torch::full({4}, static_cast<float>(r + 1));
+  auto work = staged.all_reduce_sum_async(a);
+  EXPECT_FLOAT_EQ(a[0].item<float>(), static_cast<float>(r + 1));  // unchanged until wait()
+  work->wait();
+  EXPECT_FLOAT_EQ(a[3].item<float>(), n * (n + 1) / 2.0f);
+  torch::Tensor b = torch::full({2}, static_cast<int64_t>(r == n - 1 ? 42 : -1));
+  staged.broadcast(b, n - 1);
+  EXPECT_EQ(b[1].item<int64_t>(), 42);
+  torch::Tensor rows = torch::full({r + 1, 2}, static_cast<float>(r));
+  torch::Tensor all = staged.all_gatherv(rows);
+  EXPECT_EQ(all.size(0), n * (n + 1) / 2);
+  EXPECT_FLOAT_EQ(all[all.size(0) - 1][1].item<float>(), static_cast<float>(n - 1));
 }
 
 TEST(MpiCheck, MessageNamesCallLocationRankHostAndMpiText) {
