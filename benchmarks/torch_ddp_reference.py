@@ -2,16 +2,21 @@
 """The PyTorch DDP reference for `cxrtrain bench --steps`: the same training step in plain PyTorch.
 
 torchvision ResNet-18/50 with a 1-channel conv1 and 14 outputs, Adam, BCE-with-logits, DistributedDataParallel
-over gloo on CPU, one rank per process, images read from the same cxrtrain pack (HDF5 shards via h5py) with
-the same normalisation ((x/255 - mean) / std). Prints img/s after warm-up, the per-step phase times, and JSON.
+over gloo on CPU (or NCCL on CUDA, --device cuda, one GPU per local rank, optional bf16 autocast), one rank per
+process, images read from the same cxrtrain pack (HDF5 shards via h5py) with the same normalisation
+((x/255 - mean) / std), area-resized to --image-size when it differs from the pack's (as cxrtrain's
+data.image_size). Prints img/s after warm-up, the per-step phase times, and JSON.
 
     mpirun -np 2 --bind-to core /usr/bin/python3 torch_ddp_reference.py --pack PACK --depth 50 --steps 5 --warmup 3
+    mpirun -np 1 python3 torch_ddp_reference.py --pack PACK --device cuda --precision bf16 --image-size 224 \
+        --global-batch 256 --channels-last --steps 20 --warmup 5      # the GPU check's side-by-side run
 
 Ranks come from Open MPI (OMPI_COMM_WORLD_RANK/SIZE) or from RANK/WORLD_SIZE; rendezvous is
 tcp://127.0.0.1:PORT, so all ranks must run on this host (`python3 -m torch.distributed.run` is not used:
 Debian's fails on Python 3.11).
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -41,6 +46,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch threads per rank")
     p.add_argument("--bucket-mb", type=float, default=25.0, help="DDP bucket_cap_mb (cxrtrain's train.bucket_mb)")
     p.add_argument("--channels-last", action="store_true", help="NHWC activations and weights (not the default)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: NCCL, one GPU per local rank")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: CUDA autocast of the forward")
+    p.add_argument("--image-size", type=int, default=0, help="network input side (0 = the pack's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--port", type=int, default=29511, help="rendezvous port on 127.0.0.1")
     p.add_argument("--json", help="also write the result to this file (rank 0)")
@@ -100,7 +108,19 @@ def main():
     if a.global_batch % world:
         sys.exit(f"error: --global-batch {a.global_batch} is not divisible by {world} ranks")
     per_rank = a.global_batch // world
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=world)
+    cuda = a.device == "cuda"
+    if a.precision == "bf16" and not cuda:
+        sys.exit("error: --precision bf16 needs --device cuda")
+    if cuda:
+        local = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local % torch.cuda.device_count())
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank,
+                            world_size=world)
+
+    def sync():  # phase times are exact only when the GPU has caught up
+        if cuda:
+            torch.cuda.synchronize()
 
     data = PackSplit(a.pack, a.split, a.mean, a.std)
     total = a.warmup + a.steps
@@ -112,8 +132,9 @@ def main():
     torch.manual_seed(a.seed)
     model = make_model(a.depth)
     memory_format = torch.channels_last if a.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=a.bucket_mb)  # broadcasts rank 0's weights
+    model = model.to(device=device, memory_format=memory_format)
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=a.bucket_mb,  # broadcasts rank 0's weights
+                                              device_ids=[device.index] if cuda else None)
     optim = torch.optim.Adam(ddp.parameters(), lr=a.lr)
     loss_fn = nn.BCEWithLogitsLoss()
     ddp.train()
@@ -130,15 +151,23 @@ def main():
         t0 = time.perf_counter()
         base = step * a.global_batch + rank * per_rank
         x, y = data.batch(np.sort(perm[base:base + per_rank]))
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if a.image_size and a.image_size != data.size_px:
+            x = torch.nn.functional.interpolate(x, size=(a.image_size, a.image_size), mode="area")
         x = x.contiguous(memory_format=memory_format)
+        sync()
         t1 = time.perf_counter()
         optim.zero_grad(set_to_none=True)
-        loss = loss_fn(ddp(x), y)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if a.precision == "bf16" else contextlib.nullcontext():
+            logits = ddp(x)
+        loss = loss_fn(logits.float(), y)
         loss_value = loss.item()
         t2 = time.perf_counter()
         loss.backward()  # DDP all-reduces buckets during backward and waits for the last one inside it
+        sync()
         t3 = time.perf_counter()
         optim.step()
+        sync()
         t4 = time.perf_counter()
         if not np.isfinite(loss_value):
             sys.exit(f"error: non-finite loss at step {step} on rank {rank}")
@@ -163,8 +192,9 @@ def main():
             "torch": torch.__version__, "torchvision": torchvision.__version__,
             "model": f"torchvision resnet{a.depth}, 1-channel conv1, {NUM_CLASSES} outputs",
             "depth": a.depth, "world_size": world, "threads": a.threads, "global_batch": a.global_batch,
-            "batch_per_rank": per_rank, "image_size": data.size_px, "warmup_steps": a.warmup,
+            "batch_per_rank": per_rank, "image_size": a.image_size or data.size_px, "warmup_steps": a.warmup,
             "timed_steps": a.steps, "channels_last": a.channels_last, "bucket_mb": a.bucket_mb,
+            "device": str(device), "backend": "nccl" if cuda else "gloo", "precision": a.precision,
             "images_per_second": ips, "step_ms": step_ms,
         }
         for j, k in enumerate(phases, start=2):
@@ -176,8 +206,9 @@ def main():
                                "cpu_ms": g[1].item(), **{k: g[j].item() for j, k in enumerate(phases, start=2)},
                                "each_step_ms": [round(v, 1) for v in g[first:].tolist()]}
                               for r, g in enumerate(gathered)]
-        print(f"torch DDP reference: ResNet-{a.depth}, {world} ranks x {a.threads} thread(s), global batch "
-              f"{a.global_batch} ({per_rank}/rank), {data.size_px} px, {a.warmup} warm-up + {a.steps} timed steps")
+        print(f"torch DDP reference: ResNet-{a.depth}, {world} ranks x {a.threads} thread(s) on {device}, global batch "
+              f"{a.global_batch} ({per_rank}/rank), {a.image_size or data.size_px} px, {a.precision}, "
+              f"{a.warmup} warm-up + {a.steps} timed steps")
         print(f"  {ips:.2f} img/s, {step_ms:.1f} ms/step")
         for k in list(phases) + ["other_ms"]:
             print(f"  {k[:-3].replace('_', ' '):<14} {result[k]:10.1f} ms {100 * result[k] / step_ms:6.1f} %")
