@@ -9,8 +9,8 @@
 
 What is bundled: the -dev packages the build needs (headers, CMake configs, the MPI compiler wrappers) and
 the runtime closure of the libraries and programs it links or runs (Open MPI with PMIx, hwloc, libevent,
-libfabric, UCX; HDF5 with libaec and libcurl's closure; spdlog + fmt; yaml-cpp; OpenCV core/imgproc with
-TBB, BLAS/LAPACK and the GLX/X11 client libraries libopencv_core links). For an alternative dependency the
+libfabric, UCX; HDF5 with libaec and libcurl's closure; spdlog + fmt; yaml-cpp; Boost's headers (Boost.Math);
+Mustache; OpenCV core/imgproc with TBB, BLAS/LAPACK and the GLX/X11 client libraries libopencv_core links). For an alternative dependency the
 first choice is taken (libblas3 for libblas.so.3). Never bundled: glibc, libstdc++, libgcc (the machine's
 newer ones must be used) and the rest of the base system (EXCLUDE), the compiler toolchain's -dev packages,
 hdf5-helpers (its h5cc hard-codes /usr), and plugins that are only dlopened (hwloc plugins, Mesa's GLX
@@ -30,6 +30,7 @@ libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
 libyaml-cpp-dev libyaml-cpp0.7
 libcli11-dev nlohmann-json3-dev zlib1g-dev
 libopencv-core-dev libopencv-imgproc-dev libopencv-core406 libopencv-imgproc406
+libboost1.74-dev libkainjow-mustache-dev
 """.split()
 
 # The base system (present wherever PyTorch runs), the toolchain, and what the build never needs.

@@ -4,7 +4,7 @@
 # headers, no internet, maybe gVisor) gets them from a bundle of Debian 12 packages made beforehand.
 #
 #   bash scripts/gpu_check.sh --fetch      Debian 12 with apt: resolve and download the bundle into .gpu-deps/
-#                                          (git-ignored, ~29 MiB: carry it to the GPU machine)
+#                                          (git-ignored, ~38 MiB: carry it to the GPU machine)
 #   bash scripts/gpu_check.sh --preflight  seconds: unpack the bundle and name anything missing
 #   bash scripts/gpu_check.sh              the GPU run (below), ~5 min on 16 cores, 8 min at most
 #   bash scripts/gpu_check.sh --rehearse   here, on a CPU machine: the same dependency path in a mount
@@ -200,6 +200,8 @@ need "spdlog, fmt, yaml-cpp, CLI11, nlohmann_json (bundle)" test -f "$BUNDLE/usr
   -a -f "$BUNDLE/usr/include/nlohmann/json.hpp"
 need "OpenCV core/imgproc (bundle)" test -f "$BUNDLE/usr/include/opencv4/opencv2/imgproc.hpp"
 need "zlib.h (bundle)" test -f "$BUNDLE/usr/include/zlib.h"
+need "Boost.Math and Mustache headers (bundle)" test -f "$BUNDLE/usr/include/boost/math/distributions/normal.hpp" -a \
+  -f "$BUNDLE/usr/include/kainjow/mustache.hpp"
 if [[ $MODE == rehearse ]]; then  # the clean prefix really is clean
   need "the system's spdlog, HDF5, MPI and OpenCV headers are hidden" test ! -e /usr/include/spdlog/spdlog.h -a \
     ! -e /usr/include/hdf5/serial/hdf5.h -a ! -e /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h -a \
@@ -221,6 +223,19 @@ step configure 180 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -D
   -DCMAKE_CXX_STANDARD="$CXX_STD" -DCMAKE_PREFIX_PATH="${TORCH_PREFIX:+$TORCH_PREFIX;}$BUNDLE/usr" \
   "${BUNDLE_CMAKE_ARGS[@]}" "${NCCL_ARGS[@]}" || finish 98
 grep -E "cxrtrain:|Found (MPI|HDF5|spdlog|yaml|Torch)|NCCL|OpenCV" "$LOGS/configure.log" | head -12
+# The bundle's include folder must come first in a torch translation unit (ahead of torch's own fmt).
+"${PY:-python3}" - "$BUILD/compile_commands.json" "$BUNDLE/usr/include" "$ROOT" "$BUILD" << 'EOF' | tee -a "$SUMMARY"
+import json, shlex, sys
+for entry in json.load(open(sys.argv[1])):
+    if entry["file"].endswith("train_loop.cpp"):
+        args = shlex.split(entry["command"])
+        dirs = [args[i + 1] if a in ("-isystem", "-I") else a[2:] for i, a in enumerate(args)
+                if a in ("-isystem", "-I") or (a.startswith("-I") and len(a) > 2)]
+        first = next((d for d in dirs if not d.startswith(sys.argv[3]) and not d.startswith(sys.argv[4])), None)
+        print(f"  include order: first external folder {first} ({'the bundle' if first == sys.argv[2] else 'NOT the bundle'})")
+        sys.exit(0)
+print("  include order: train_loop.cpp not in compile_commands.json")
+EOF
 step build 420 ninja -C "$BUILD" -k 0 "${TARGETS[@]}" || finish 98
 CXR=$BUILD/launch/cxrtrain
 note "cxrtrain links: $(ldd "$CXR" | grep -cE "$BUNDLE") libraries from the bundle, $(ldd "$CXR" | grep -c "not found") not found"

@@ -78,7 +78,7 @@ bundle_env() {
     "-DHDF5_C_INCLUDE_DIR=$dest/usr/include/hdf5/serial" "-DHDF5_C_LIBRARY_hdf5=$lib/hdf5/serial/libhdf5.so"
     "-DZLIB_ROOT=$dest/usr"
     # The bundle's headers first: PyTorch wheels carry their own (newer) fmt, which spdlog 1.10 must not see.
-    "-DCMAKE_CXX_FLAGS=-isystem $dest/usr/include"
+    "-DCXR_PRIORITY_INCLUDE_DIR=$dest/usr/include"
     "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$lib:$lib/openmpi/lib:$dest/shim"
     "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$lib:$lib/openmpi/lib:$dest/shim")
   MPIRUN=("$dest/bin/mpirun" --allow-run-as-root --oversubscribe --bind-to none)

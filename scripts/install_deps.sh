@@ -10,7 +10,7 @@ PKGS=(
   libhdf5-dev hdf5-tools
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libopencv-dev zlib1g-dev
+  libopencv-dev zlib1g-dev libboost-dev libkainjow-mustache-dev
   python3-torch python3-torchvision python3-h5py python3-sklearn python3-numpy
 )
 
