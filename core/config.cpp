@@ -58,6 +58,12 @@ void for_each_field(Config& c, F&& f) {
   f("train.threads", c.train.threads);
   f("train.checkpoint_every", c.train.checkpoint_every);
   f("train.evaluate", c.train.evaluate);
+  f("eval.batch_size", c.eval.batch_size);
+  f("eval.split", c.eval.split);
+  f("eval.threshold_split", c.eval.threshold_split);
+  f("eval.target_sensitivity", c.eval.target_sensitivity);
+  f("eval.bootstrap", c.eval.bootstrap);
+  f("eval.threads", c.eval.threads);
   f("log.interval", c.log.interval);
   f("log.all_ranks", c.log.all_ranks);
 }
@@ -202,6 +208,11 @@ void validate(const Config& c) {
   if (c.model.depth != 18 && c.model.depth != 34 && c.model.depth != 50) fail("model.depth", "must be 18, 34 or 50");
   if (!(c.model.width > 0 && c.model.width <= 16)) fail("model.width", "must be > 0 and <= 16");
   if (c.model.in_channels != 1 && c.model.in_channels != 3) fail("model.in_channels", "must be 1 or 3");
+  if (c.eval.batch_size < 1 || c.eval.batch_size > 65536) fail("eval.batch_size", "must be 1 to 65536");
+  if (!(c.eval.target_sensitivity >= 0 && c.eval.target_sensitivity <= 1))
+    fail("eval.target_sensitivity", "must be 0 (Youden's J) or a sensitivity in (0, 1]");
+  if (c.eval.bootstrap < 100 || c.eval.bootstrap > 100000) fail("eval.bootstrap", "must be 100 to 100000 resamples");
+  if (c.eval.threads < 0 || c.eval.threads > 1024) fail("eval.threads", "must be 0 (one per core) to 1024");
   if (c.log.interval < 1) fail("log.interval", "must be >= 1");
 }
 

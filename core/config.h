@@ -63,6 +63,16 @@ struct TrainConfig {
   bool evaluate = true;              // validation macro AUROC after each epoch (picks best.pt)
 };
 
+struct EvalConfig {
+  int batch_size = 32;               // images per rank per inference batch, whatever the number of ranks, so
+                                     // an image's scores do not depend on it (validation and evaluate)
+  std::string split = "test";        // the split `evaluate` scores
+  std::string threshold_split = "val";  // where operating points are chosen
+  double target_sensitivity = 0;     // operating point: 0 = Youden's J, else the highest threshold reaching it
+  int bootstrap = 2000;              // patient-level bootstrap resamples
+  int threads = 0;                   // statistics threads; 0 = one per core
+};
+
 struct LogConfig {
   int interval = 20;                 // steps between log lines
   bool all_ranks = false;            // every rank logs info, not only rank 0
@@ -75,6 +85,7 @@ struct Config {
   LoaderConfig loader;
   ModelConfig model;
   TrainConfig train;
+  EvalConfig eval;
   LogConfig log;
 };
 

@@ -106,6 +106,54 @@ std::optional<PairedTest> delong_paired(const std::vector<double>& a, const std:
   return t;
 }
 
+namespace {
+
+// Each case's influence on the AUROC of (scores, labels) (see delong_between); empty when undefined.
+std::vector<double> influence(const std::vector<double>& x, const std::vector<uint8_t>& y, double& auc) {
+  const size_t n = y.size();
+  std::vector<size_t> pos, neg;
+  for (size_t i = 0; i < n; ++i) (y[i] ? pos : neg).push_back(i);
+  const size_t m = pos.size(), l = neg.size();
+  if (m < 2 || l < 2) return {};
+  std::vector<double> xp(m), xn(l);
+  for (size_t i = 0; i < m; ++i) xp[i] = x[pos[i]];
+  for (size_t j = 0; j < l; ++j) xn[j] = x[neg[j]];
+  const std::vector<double> tz = midranks(x), tx = midranks(xp), ty = midranks(xn);
+  std::vector<double> v10(m), v01(l);
+  for (size_t i = 0; i < m; ++i) v10[i] = (tz[pos[i]] - tx[i]) / static_cast<double>(l);
+  for (size_t j = 0; j < l; ++j) v01[j] = 1.0 - (tz[neg[j]] - ty[j]) / static_cast<double>(m);
+  auc = std::accumulate(v10.begin(), v10.end(), 0.0) / static_cast<double>(m);
+  const double mean01 = std::accumulate(v01.begin(), v01.end(), 0.0) / static_cast<double>(l);
+  std::vector<double> out(n);
+  const double sm = 1.0 / std::sqrt(static_cast<double>(m) * static_cast<double>(m - 1));
+  const double sl = 1.0 / std::sqrt(static_cast<double>(l) * static_cast<double>(l - 1));
+  for (size_t i = 0; i < m; ++i) out[pos[i]] = (v10[i] - auc) * sm;
+  for (size_t j = 0; j < l; ++j) out[neg[j]] = (v01[j] - mean01) * sl;
+  return out;
+}
+
+}  // namespace
+
+std::optional<PairedTest> delong_between(const std::vector<double>& a, const std::vector<uint8_t>& ya,
+                                         const std::vector<double>& b, const std::vector<uint8_t>& yb) {
+  if (a.size() != ya.size() || b.size() != yb.size() || a.size() != b.size())
+    throw std::invalid_argument("delong_between: lengths differ");
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) throw NonFiniteScore("delong_between: a score is not finite");
+  double auc_a = 0, auc_b = 0;
+  const std::vector<double> ia = influence(a, ya, auc_a), ib = influence(b, yb, auc_b);
+  if (ia.empty() || ib.empty()) return std::nullopt;
+  double var = 0;
+  for (size_t i = 0; i < ia.size(); ++i) var += (ia[i] - ib[i]) * (ia[i] - ib[i]);
+  if (!(var > 0)) return std::nullopt;
+  PairedTest t;
+  t.difference = auc_a - auc_b;
+  t.se = std::sqrt(var);
+  t.z = t.difference / t.se;
+  t.p_value = normal_two_sided_p(t.z);
+  return t;
+}
+
 PairedTest unpaired_auc_test(double auc1, double var1, double auc2, double var2) {
   PairedTest t;
   t.difference = auc1 - auc2;

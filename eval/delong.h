@@ -40,6 +40,14 @@ struct PairedTest {
 std::optional<PairedTest> delong_paired(const std::vector<double>& a, const std::vector<double>& b,
                                         const std::vector<uint8_t>& labels);
 
+// Two AUROCs on the same cases but with different labels (two classes of one model, e.g. Cardiomegaly
+// against Nodule on one test set): each case's influence on an AUROC is its structural component minus
+// the AUROC, scaled by 1/sqrt(m(m-1)) for the positives (m of them) and 1/sqrt(n(n-1)) for the negatives;
+// the covariance of the two estimates is the sum over cases of the product of the two influences (for one
+// class with itself this is exactly DeLong's variance). Two-sided z test of the difference.
+std::optional<PairedTest> delong_between(const std::vector<double>& scores_a, const std::vector<uint8_t>& labels_a,
+                                         const std::vector<double>& scores_b, const std::vector<uint8_t>& labels_b);
+
 // Two independent AUROCs (disjoint cases, e.g. a subgroup and the rest): z = (a1 - a2) / sqrt(v1 + v2).
 PairedTest unpaired_auc_test(double auc1, double var1, double auc2, double var2);
 

@@ -23,7 +23,9 @@ const std::vector<std::string>& resume_free_keys() {
   // Not train.threads: on the CPU the thread count can change how reductions are split, and so the bits.
   static const std::vector<std::string> keys = {"run_dir",         "data.pack",       "data.verify",
                                                 "loader.workers",  "loader.prefetch", "train.checkpoint_every",
-                                                "train.collective_timeout_s", "log.all_ranks"};
+                                                "train.collective_timeout_s", "eval.split", "eval.threshold_split",
+                                                "eval.target_sensitivity", "eval.bootstrap", "eval.threads",
+                                                "log.all_ranks"};
   return keys;
 }
 

@@ -6,9 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -35,6 +33,8 @@
 #include "eval/auroc.h"
 #include "trainer/checkpoint.h"
 #include "trainer/fused_adam.h"
+#include "trainer/inference.h"
+#include "trainer/model_setup.h"
 #include "trainer/resnet.h"
 #include "trainer/resume.h"
 #include "trainer/schedule.h"
@@ -47,71 +47,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-torch::Device pick_device(const Config& cfg, const TrainEnv& env) {
-  const bool cuda = torch::cuda::is_available();
-  if (cfg.train.device == "cuda" && !cuda)
-    throw UserError("train.device is 'cuda' but this LibTorch sees no CUDA device",
-                    "use train.device=cpu, or a CUDA build of LibTorch on a GPU node");
-  if (cfg.train.device == "cpu" || !cuda) return torch::Device(torch::kCPU);
-  const int n = static_cast<int>(torch::cuda::device_count());
-  // One rank per GPU. A rank that sees a single GPU uses it: schedulers that give each task its own GPU
-  // (srun --gpus-per-task=1, CUDA_VISIBLE_DEVICES per rank) show every rank one device, whatever its
-  // local rank; ranks that really share one are refused by NCCL ("Duplicate GPU"), naming them.
-  if (n == 1) return torch::Device(torch::kCUDA, 0);
-  if (env.local_rank >= n) {
-    throw UserError("local rank " + std::to_string(env.local_rank) + " has no GPU of its own: this node shows " +
-                        std::to_string(n) + " CUDA devices",
-                    "start at most " + std::to_string(n) + " ranks per node (mpirun --map-by ppr:" +
-                        std::to_string(n) + ":node), or train.device=cpu");
-  }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-}
-
-// bf16 autocast on CUDA for the forward pass (backward follows the forward's dtypes); the previous
-// state is restored on exit. LibTorch 2.4 replaced the CUDA-only setters with per-device-type ones;
-// both forms are kept so 1.13 and 2.x build.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define CXR_AUTOCAST_PER_DEVICE 1
-#else
-#define CXR_AUTOCAST_PER_DEVICE 0
-#endif
-class Autocast {
- public:
-  explicit Autocast(bool on) : on_(on) {
-    if (!on_) return;
-#if CXR_AUTOCAST_PER_DEVICE
-    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    was_enabled_ = at::autocast::is_enabled();
-    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-    at::autocast::increment_nesting();
-  }
-  ~Autocast() {
-    if (!on_) return;
-#if CXR_AUTOCAST_PER_DEVICE
-    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
-#else
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-#endif
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the cached bf16 weight copies
-  }
-  Autocast(const Autocast&) = delete;
-  Autocast& operator=(const Autocast&) = delete;
-
- private:
-  bool on_;
-  bool was_enabled_ = false;
-  at::ScalarType was_dtype_ = at::kBFloat16;
-};
 
 // Per-class negatives/positives over the train split (the usual "balanced" BCE weighting).
 torch::Tensor balanced_pos_weight(const data::PackSplit& split) {
@@ -175,44 +110,20 @@ struct Validation {
   int64_t images = 0;
 };
 
-// Every rank scores its Pad-sampled slice; (row, logits) of valid rows are gathered to all ranks (one
-// collective), so every rank computes the same result and, on a non-finite score, fails the same way.
-// Logits in double, not sigmoids in float: AUROC needs only the order, which saturated sigmoids lose.
-Validation validate(ResNet& model, data::Loader& loader, comm::Communicator& world, torch::Device device,
-                    const data::PackSplit& split, bool bf16, torch::MemoryFormat format, bool poison, int64_t step) {
-  model->eval();
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> rows;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) {
-    torch::Tensor logits;
-    {
-      Autocast autocast(bf16);
-      logits = model->forward(batch->images.to(device).contiguous(format));
-    }
-    auto z = logits.to(torch::kCPU, torch::kDouble);
-    if (poison) z.fill_(std::numeric_limits<double>::quiet_NaN());
-    auto idx = batch->index.to(torch::kDouble).unsqueeze(1);
-    auto keep = batch->valid.nonzero().squeeze(1);
-    rows.push_back(torch::cat({idx, z}, 1).index_select(0, keep));
-  }
-  model->train();
-  auto local = rows.empty() ? torch::zeros({0, 1 + data::kNumClasses}, torch::kDouble) : torch::cat(rows, 0).contiguous();
-  auto all = world.all_gatherv(local);
+// Validation AUROC from the gathered logits (every rank computes the same, so on a non-finite score every
+// rank fails the same way). Logits in double, not sigmoids in float: AUROC needs only the order, which
+// saturated sigmoids lose.
+Validation validate(ResNet& model, const std::shared_ptr<const data::PackSplit>& split, comm::Communicator& world,
+                    const torch::Device& device, const ScoringOptions& scoring, int64_t step) {
+  const torch::Tensor logits = score_split(model, split, world, device, scoring);
   Validation v;
-  v.images = all.size(0);
-  if (v.images != split.size())
-    throw std::logic_error("validation scored " + std::to_string(v.images) + " rows of " + std::to_string(split.size()));
-  std::vector<double> scores(static_cast<size_t>(split.size()) * data::kNumClasses);
+  v.images = logits.size(0);
+  const auto n = static_cast<size_t>(logits.size(0));
+  std::vector<double> scores(logits.data_ptr<double>(), logits.data_ptr<double>() + n * data::kNumClasses);
   std::vector<uint8_t> labels(scores.size());
-  auto acc = all.accessor<double, 2>();
-  for (int64_t i = 0; i < all.size(0); ++i) {
-    const auto row = static_cast<size_t>(acc[i][0]);
-    for (int c = 0; c < data::kNumClasses; ++c) {
-      scores[row * data::kNumClasses + c] = acc[i][1 + c];
-      labels[row * data::kNumClasses + c] = split.meta()[row].labels[static_cast<size_t>(c)];
-    }
-  }
+  for (size_t r = 0; r < n; ++r)
+    for (int c = 0; c < data::kNumClasses; ++c)
+      labels[r * data::kNumClasses + c] = split->meta()[r].labels[static_cast<size_t>(c)];
   try {
     v.auroc = eval::auroc_per_class(scores, labels, data::kNumClasses, data::class_names());
   } catch (const eval::NonFiniteScore& e) {
@@ -261,7 +172,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   }
   if (cfg.data.pack.empty()) throw UserError("data.pack is not set", "--set data.pack=DIR (made by cxrtrain pack/synth)");
   const int64_t batch_per_rank = cfg.train.global_batch / world_size;
-  const torch::Device device = pick_device(cfg, env);
+  const torch::Device device = pick_device(cfg, env.local_rank);
   if (cfg.train.precision == "bf16" && !device.is_cuda())
     throw UserError("train.precision=bf16 needs a CUDA device", "use train.precision=fp32 on CPU");
   // Model tensors (gradients, parameters, BN buffers) go over NCCL on GPUs; host values over `world`.
@@ -294,26 +205,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
 
   // Model and optimiser: same seed everywhere, then rank 0's values are broadcast regardless.
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
-  ResNetOptions mo;
-  mo.depth = cfg.model.depth;
-  mo.width = cfg.model.width;
-  mo.in_channels = cfg.model.in_channels;
-  mo.num_classes = data::kNumClasses;
-  mo.zero_init_residual = cfg.model.zero_init_residual;
-  mo.norm = cfg.model.norm;
-  ResNet model = make_resnet(mo);
-  model->to(device);
+  ResNet model = build_model(cfg, device);
   const bool bf16 = cfg.train.precision == "bf16";
-  const torch::MemoryFormat format =
-      cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-  if (cfg.train.channels_last) {
-    // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one. Not with
-    // contiguous(format): it is a no-op for a 1-channel conv1 weight [64,1,7,7] (size-1 dims make
-    // NCHW strides count as NHWC), which leaves conv1 and the 64-channel stem after it in NCHW.
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters())
-      if (p.dim() == 4) p.set_data(torch::empty_like(p, format).copy_(p));
-  }
+  const torch::MemoryFormat format = input_memory_format(cfg);
   FusedAdam optim(model->parameters(), torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
   TrainState st;
   st.world_size = world_size;
@@ -405,16 +299,13 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                         " images, fewer than one global batch of " + std::to_string(cfg.train.global_batch),
                     "lower train.global_batch or use a larger pack");
   }
-  std::unique_ptr<data::Loader> val_loader;
-  if (val_split) {
-    data::SamplerOptions vo = so;
-    vo.dataset_size = val_split->size();
-    vo.shuffle = false;
-    vo.tail = data::TailPolicy::Pad;
-    data::LoaderOptions vlo = lo;
-    vlo.preprocess.augment = false;
-    val_loader = std::make_unique<data::Loader>(val_split, data::DistributedSampler(vo), vlo);
-  }
+  ScoringOptions scoring;
+  scoring.preprocess = lo.preprocess;
+  scoring.batch_per_rank = cfg.eval.batch_size;
+  scoring.workers = cfg.loader.workers;
+  scoring.prefetch = cfg.loader.prefetch;
+  scoring.bf16 = bf16;
+  scoring.format = format;
   torch::Tensor pos_weight;
   if (cfg.train.pos_weight == "balanced") pos_weight = balanced_pos_weight(*train_split).to(device);
 
@@ -580,11 +471,10 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
     st.next_batch = 0;
     ++summary.epochs_completed;
     comm::average_buffers(tensors, *model);
-    if (val_loader) {
+    if (val_split) {
       Validation v;
-      const double seconds = timed([&] {
-        v = validate(model, *val_loader, world, device, *val_split, bf16, format, poison_validation, st.step);
-      });
+      scoring.poison = poison_validation;
+      const double seconds = timed([&] { v = validate(model, val_split, world, device, scoring, st.step); });
       summary.validation_seconds += seconds;
       json per = json::object();
       for (int c = 0; c < data::kNumClasses; ++c) {

@@ -1,0 +1,92 @@
+// Device choice, model construction and autocast (see model_setup.h).
+#include "trainer/model_setup.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "core/error.h"
+#include "data/classes.h"
+
+namespace cxr::trainer {
+
+torch::Device pick_device(const Config& cfg, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (cfg.train.device == "cuda" && !cuda)
+    throw UserError("train.device is 'cuda' but this LibTorch sees no CUDA device",
+                    "use train.device=cpu, or a CUDA build of LibTorch on a GPU node");
+  if (cfg.train.device == "cpu" || !cuda) return torch::Device(torch::kCPU);
+  const int n = static_cast<int>(torch::cuda::device_count());
+  // One rank per GPU. A rank that sees a single GPU uses it: schedulers that give each task its own GPU
+  // (srun --gpus-per-task=1, CUDA_VISIBLE_DEVICES per rank) show every rank one device, whatever its
+  // local rank; ranks that really share one are refused by NCCL ("Duplicate GPU"), naming them.
+  if (n == 1) return torch::Device(torch::kCUDA, 0);
+  if (local_rank >= n) {
+    throw UserError("local rank " + std::to_string(local_rank) + " has no GPU of its own: this node shows " +
+                        std::to_string(n) + " CUDA devices",
+                    "start at most " + std::to_string(n) + " ranks per node (mpirun --map-by ppr:" +
+                        std::to_string(n) + ":node), or train.device=cpu");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+}
+
+ResNet build_model(const Config& cfg, const torch::Device& device) {
+  ResNetOptions mo;
+  mo.depth = cfg.model.depth;
+  mo.width = cfg.model.width;
+  mo.in_channels = cfg.model.in_channels;
+  mo.num_classes = data::kNumClasses;
+  mo.zero_init_residual = cfg.model.zero_init_residual;
+  mo.norm = cfg.model.norm;
+  ResNet model = make_resnet(mo);
+  model->to(device);
+  if (cfg.train.channels_last) {
+    // The C++ Module::to has no memory-format overload: convert the 4-D weights one by one. Not with
+    // contiguous(format): it is a no-op for a 1-channel conv1 weight [64,1,7,7] (size-1 dims make
+    // NCHW strides count as NHWC), which leaves conv1 and the 64-channel stem after it in NCHW.
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(torch::empty_like(p, torch::MemoryFormat::ChannelsLast).copy_(p));
+  }
+  return model;
+}
+
+c10::MemoryFormat input_memory_format(const Config& cfg) {
+  return cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define CXR_AUTOCAST_PER_DEVICE 1
+#else
+#define CXR_AUTOCAST_PER_DEVICE 0
+#endif
+
+Autocast::Autocast(bool on) : on_(on) {
+  if (!on_) return;
+#if CXR_AUTOCAST_PER_DEVICE
+  was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+  was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+  was_enabled_ = at::autocast::is_enabled();
+  was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(true);
+#endif
+  at::autocast::increment_nesting();
+}
+
+Autocast::~Autocast() {
+  if (!on_) return;
+#if CXR_AUTOCAST_PER_DEVICE
+  at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+  at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
+#else
+  at::autocast::set_enabled(was_enabled_);
+  at::autocast::set_autocast_gpu_dtype(was_dtype_);
+#endif
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the cached bf16 weight copies
+}
+
+}  // namespace cxr::trainer
