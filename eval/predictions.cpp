@@ -57,6 +57,7 @@ PredictionRows read_predictions(const std::string& path) {
     if (id.empty()) throw UserError(in.where() + ": empty image_index");
     if (!ids.insert(id).second) throw UserError(in.where() + ": image '" + id + "' appears twice", "one row per image");
     rows.image_index.push_back(id);
+    rows.line.push_back(in.line_number());
     for (int k = 0; k < data::kNumClasses; ++k) {
       const std::string& text = f[static_cast<size_t>(class_col[static_cast<size_t>(k)])];
       double p = 0;

@@ -14,6 +14,7 @@ namespace cxr::eval {
 struct PredictionRows {
   std::vector<std::string> image_index;
   std::vector<double> probability;  // [n, 14] in cxrtrain's class order, whatever the file's column order
+  std::vector<int64_t> line;        // the file line of each row (for messages); empty when not read from a file
 };
 
 // Reads and checks a predictions file: the header names image_index and the 14 classes (no unknown or

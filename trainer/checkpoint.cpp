@@ -108,30 +108,51 @@ TrainState read_checkpoint_state(const std::string& path) {
   });
 }
 
+namespace {
+
+// Copies the archive's "model/<name>" tensors into `model`, checking every shape.
+void read_model(torch::serialize::InputArchive& archive, torch::nn::Module& model, const std::string& path) {
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  for (auto& p : model.named_parameters()) {
+    torch::Tensor t;
+    model_archive.read(p.key(), t);
+    if (!t.sizes().equals(p.value().sizes()))
+      throw UserError("checkpoint '" + path + "': parameter '" + p.key() + "' has shape " + c10::str(t.sizes()) +
+                          ", the model expects " + c10::str(p.value().sizes()),
+                      "the config's model differs from the run's");
+    p.value().copy_(t);
+  }
+  for (auto& b : model.named_buffers()) {
+    torch::Tensor t;
+    model_archive.read(b.key(), t, /*is_buffer=*/true);
+    if (!t.sizes().equals(b.value().sizes()))
+      throw UserError("checkpoint '" + path + "': buffer '" + b.key() + "' has shape " + c10::str(t.sizes()));
+    b.value().copy_(t);
+  }
+}
+
+}  // namespace
+
+TrainState load_model_state(const std::string& path, torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  return as_checkpoint_error(path, [&] {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    const TrainState s = read_state(archive, path);
+    read_model(archive, model, path);
+    return s;
+  });
+}
+
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Adam& optim) {
   torch::NoGradGuard no_grad;
   return as_checkpoint_error(path, [&] {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
     const TrainState s = read_state(archive, path);
-    torch::serialize::InputArchive model_archive, optim_archive;
-    archive.read("model", model_archive);
-    for (auto& p : model.named_parameters()) {
-      torch::Tensor t;
-      model_archive.read(p.key(), t);
-      if (!t.sizes().equals(p.value().sizes()))
-        throw UserError("checkpoint '" + path + "': parameter '" + p.key() + "' has shape " + c10::str(t.sizes()) +
-                            ", the model expects " + c10::str(p.value().sizes()),
-                        "the config's model differs from the run's");
-      p.value().copy_(t);
-    }
-    for (auto& b : model.named_buffers()) {
-      torch::Tensor t;
-      model_archive.read(b.key(), t, /*is_buffer=*/true);
-      if (!t.sizes().equals(b.value().sizes()))
-        throw UserError("checkpoint '" + path + "': buffer '" + b.key() + "' has shape " + c10::str(t.sizes()));
-      b.value().copy_(t);
-    }
+    read_model(archive, model, path);
+    torch::serialize::InputArchive optim_archive;
     archive.read("optim", optim_archive);
     optim.load(optim_archive);
     torch::Tensor rng;

@@ -38,6 +38,9 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
 // Restores model, optimiser and RNG state; returns the saved TrainState. UserError if the file cannot be
 // read or does not fit the model (a truncated or damaged file, another architecture).
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Adam& optim);
+// The model's parameters and buffers alone (evaluation, Grad-CAM): no optimiser, no RNG. UserError if the
+// file cannot be read or does not fit the model. Returns the saved TrainState (step, config, pack identity).
+TrainState load_model_state(const std::string& path, torch::nn::Module& model);
 // The TrainState alone (config, pack identity, counters), without touching a model: what --resume
 // compares before it loads anything. UserError if the file cannot be read.
 TrainState read_checkpoint_state(const std::string& path);
