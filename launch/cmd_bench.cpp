@@ -14,6 +14,7 @@
 #include "data/preprocess.h"
 #include "launch/allocator.h"
 #include "launch/bench_loader.h"
+#include "launch/bench_stats.h"
 #include "launch/bench_train.h"
 #include "launch/commands.h"
 #include "launch/environment.h"
@@ -31,6 +32,8 @@ struct BenchArgs {
   double seconds = 10.0;
   TrainBenchOptions train;
   bool train_set = false;  // --steps was given
+  bool stats = false;
+  StatsBenchOptions stats_options;
   bool default_heap = false;
 };
 
@@ -69,6 +72,16 @@ void run_loader(const BenchArgs& a) {
   std::fflush(stdout);
 }
 
+void run_stats(const BenchArgs& a) {
+  const StatsBenchResult r = run_stats_bench(a.stats_options);
+  std::printf("statistics of one evaluation (%lld images x 14 classes, %lld patients, %d patient-level bootstrap "
+              "resamples, DeLong, AP, calibration, operating points, subgroups): %.2f s (macro AUROC %.4f)\n",
+              static_cast<long long>(a.stats_options.images), static_cast<long long>(a.stats_options.patients),
+              a.stats_options.resamples, r.seconds, r.macro_auroc);
+  if (!a.json_out.empty()) atomic_write_file(a.json_out, r.json + "\n");
+  std::fflush(stdout);
+}
+
 void run_train(const BenchArgs& a) {
   // Config errors surface before any rank starts work, as in `cxrtrain train`.
   Config cfg = load_config(a.config, a.overrides);
@@ -103,6 +116,14 @@ void register_bench(CLI::App& app, Context&) {
       "--steps runs the training loop itself (validation off, run directory in a temporary folder) and\n"
       "reports img/s and data wait / forward / backward / exposed comm / optimiser per step. See benchmarks/.");
   cmd->add_flag("--loader", a->loader, "Pack loader vs decoding the source PNGs, same images, same preprocessing");
+  cmd->add_flag("--stats", a->stats,
+                "Evaluation statistics on synthetic data of the NIH test split's size (benchmarks/eval_speed.py "
+                "runs it beside scikit-learn)");
+  cmd->add_option("--stats-images", a->stats_options.images, "--stats: images")->capture_default_str();
+  cmd->add_option("--stats-patients", a->stats_options.patients, "--stats: patients")->capture_default_str();
+  cmd->add_option("--stats-resamples", a->stats_options.resamples, "--stats: bootstrap resamples")->capture_default_str();
+  cmd->add_option("--stats-threads", a->stats_options.threads, "--stats: threads (0 = one per core)")->capture_default_str();
+  cmd->add_option("--stats-data", a->stats_options.write_data, "--stats: also write the synthetic data to this CSV");
   CLI::Option* steps = cmd->add_option("--steps", a->train.steps,
                                        "Training benchmark: time this many training steps (after --warmup)")
                            ->check(CLI::PositiveNumber);
@@ -121,10 +142,13 @@ void register_bench(CLI::App& app, Context&) {
   cmd->add_option("--json", a->json_out, "Also write the result as JSON to this file");
   cmd->callback([a, steps] {
     a->train_set = steps->count() > 0;
-    if (a->loader && a->train_set) throw UserError("--loader and --steps are two benchmarks", "run them one at a time");
+    if (a->loader + a->train_set + a->stats > 1)
+      throw UserError("--loader, --steps and --stats are separate benchmarks", "run them one at a time");
+    if (a->stats) return run_stats(*a);
     if (a->loader) return run_loader(*a);
     if (a->train_set) return run_train(*a);
-    throw UserError("nothing to benchmark", "pass --loader (data loading) or --steps N (training steps)");
+    throw UserError("nothing to benchmark",
+                    "pass --loader (data loading), --steps N (training steps) or --stats (evaluation statistics)");
   });
 }
 
