@@ -39,6 +39,11 @@ struct SynthOptions {
   int shard_size = 4096;
   int jobs = 0;                         // rendering threads; 0 = all cores
   int compression = 0;                  // gzip level for images and masks; 0 = none
+  // Label noise as text mining makes it: each class's label is flipped with R times its documented miss
+  // rate (positives) or false-positive rate (negatives) (label_noise_rates()); the films keep the truth, and
+  // the truth is written as expert_labels (Pneumothorax, Airspace opacity = Consolidation | Infiltration |
+  // Pneumonia, Nodule or mass = Nodule | Mass; Fracture not reviewed). 0 = no noise, no expert labels.
+  double label_noise = 0;
   bool overwrite = false, progress = true;
   std::string command_line;             // recorded in manifest.json
   PhantomParams params = default_phantom_params();
@@ -63,6 +68,12 @@ struct SynthPlan {
 // splits and shortcut flags, deterministically from the seed. No pixels; cheap (tests use it for
 // the prevalence check at n = 20,000).
 SynthPlan plan_synth(const SynthOptions& options);
+
+// Per class (NIH order): the rate at which text mining misses a finding, and labels a film without it.
+struct LabelNoiseRate {
+  double miss, false_positive;
+};
+const std::array<LabelNoiseRate, kNumClasses>& label_noise_rates();
 
 struct SynthResult {
   int64_t images = 0;

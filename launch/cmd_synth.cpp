@@ -32,6 +32,10 @@ void register_synth(CLI::App& app, Context& ctx) {
   cmd->add_option("--size", opts->size, "Image side in pixels (also the gallery tile size)")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Seed: same seed and options give the same bytes")->capture_default_str();
   cmd->add_option("--shortcut", opts->shortcuts, "Planted marker CLASS:P[:PLACE] (repeatable, at most 8)");
+  cmd->add_option("--label-noise", opts->label_noise,
+                  "Flip labels as text mining errs, R x each class's documented miss / false-positive rate (0-5); "
+                  "the truth goes to expert_labels")
+      ->capture_default_str();
   cmd->add_option("--val-fraction", opts->val_fraction, "Fraction of *patients* in val")->capture_default_str();
   cmd->add_option("--test-fraction", opts->test_fraction, "Fraction of *patients* in test")->capture_default_str();
   cmd->add_option("--shard-size", opts->shard_size, "Images per shard (at most)")->capture_default_str();

@@ -1,7 +1,8 @@
 // The phantom and `synth`: lesion masks inside each class's anatomy and absent for negatives;
 // planted shortcuts with the promised statistics (binomial and two-proportion tests, fixed seeds)
 // and exact flags; same seed => same bytes whatever the thread count; the radiograph intensity
-// profile, compared with real NIH films; NIH prevalence at n = 20,000 (against the README's counts).
+// profile, compared with real NIH films; NIH prevalence at n = 20,000 (against the README's counts);
+// --label-noise flips at the documented rates and keeps the films' truth as expert_labels.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -16,6 +17,8 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/random.h"
@@ -26,6 +29,7 @@
 #include "data/synth.h"
 
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 using namespace cxr::data;
 
 namespace {
@@ -312,6 +316,61 @@ TEST(Synth, PrevalenceDemographicsAndSplitsFollowNih) {
   EXPECT_NEAR(per_split[2] / np, 0.2, 0.01);
 }
 
+// --label-noise: the plan is the noise-free plan with labels flipped at the documented rates (binomial
+// z per class and direction), and expert_labels hold the noise-free truth.
+TEST(Synth, LabelNoiseFlipsAtTheDocumentedRatesAndKeepsTheTruthAsExpertLabels) {
+  SynthOptions clean;
+  clean.n = 40000;
+  clean.seed = 3;
+  SynthOptions noisy = clean;
+  noisy.label_noise = 2;
+  const SynthPlan truth = plan_synth(clean), plan = plan_synth(noisy);
+  ASSERT_EQ(truth.records.size(), plan.records.size());
+  std::array<int64_t, kNumClasses> pos{}, missed{}, neg{}, invented{};
+  int64_t flipped_films = 0;
+  for (size_t i = 0; i < plan.records.size(); ++i) {
+    const SampleMeta &t = truth.records[i].meta, &m = plan.records[i].meta;
+    ASSERT_EQ(t.image_index, m.image_index);
+    ASSERT_EQ(t.patient_id, m.patient_id);
+    ASSERT_EQ(truth.records[i].split, plan.records[i].split);
+    for (int8_t e : t.expert_labels) ASSERT_EQ(e, -1) << "expert labels without --label-noise";
+    auto any = [&](std::initializer_list<const char*> names) {
+      for (const char* n : names)
+        if (t.labels[static_cast<size_t>(*class_index(n))]) return int8_t{1};
+      return int8_t{0};
+    };
+    EXPECT_EQ(m.expert_labels[0], -1) << "Fracture is not a phantom finding";
+    EXPECT_EQ(m.expert_labels[1], any({"Pneumothorax"})) << m.image_index;
+    EXPECT_EQ(m.expert_labels[2], any({"Consolidation", "Infiltration", "Pneumonia"})) << m.image_index;
+    EXPECT_EQ(m.expert_labels[3], any({"Nodule", "Mass"})) << m.image_index;
+    bool flipped = false;
+    for (int c = 0; c < kNumClasses; ++c) {
+      if (t.labels[c]) {
+        ++pos[c];
+        missed[c] += !m.labels[c];
+      } else {
+        ++neg[c];
+        invented[c] += m.labels[c];
+      }
+      flipped |= t.labels[c] != m.labels[c];
+    }
+    flipped_films += flipped;
+  }
+  for (int c = 0; c < kNumClasses; ++c) {
+    SCOPED_TRACE(kClassNames[c]);
+    const auto& rate = label_noise_rates()[static_cast<size_t>(c)];
+    ASSERT_GT(pos[c], 50);
+    EXPECT_LT(std::fabs(binomial_z(missed[c], pos[c], 2 * rate.miss)), 4.0) << missed[c] << " of " << pos[c];
+    EXPECT_LT(std::fabs(binomial_z(invented[c], neg[c], 2 * rate.false_positive)), 4.0) << invented[c] << " of " << neg[c];
+  }
+  std::printf("--label-noise 2 at n = 40,000: %lld films (%.1f%%) carry at least one wrong label\n",
+              static_cast<long long>(flipped_films), 100.0 * static_cast<double>(flipped_films) / 40000.0);
+  noisy.label_noise = 5.5;
+  EXPECT_THROW(plan_synth(noisy), cxr::UserError);
+  noisy.label_noise = std::nan("");
+  EXPECT_THROW(plan_synth(noisy), cxr::UserError);
+}
+
 TEST(Synth, ShortcutSpecErrorsNameTheBadPart) {
   auto message = [](const std::string& spec) {
     try {
@@ -427,6 +486,44 @@ TEST_F(SynthTest, ShortcutsHaveThePromisedStatisticsAndExactFlags) {
   for (const char* key : {"\"source\": \"phantom\"", "\"generator\"", "\"shortcuts\"", "\"nih_statistics\"",
                           "Effusion:0.8:top-right", "\"lesions\""})
     EXPECT_NE(manifest.find(key), std::string::npos) << key;
+}
+
+// In the written pack the films (lesion masks) show the truth: expert_labels agree with the masks
+// exactly, the noisy labels do not always, and the manifest records the rates.
+TEST_F(SynthTest, LabelNoisePackKeepsTheFilmsTrueAndRecordsTheRates) {
+  SynthOptions o = options("noisy", 1500, 64);
+  o.label_noise = 3;
+  run_synth(o);
+  const int S = 64;
+  std::vector<uint16_t> mask(S * S);
+  int64_t rows = 0, label_differs = 0;
+  for (const std::string split : {"train", "val", "test"}) {
+    PackSplit ps((root_ / "noisy").string(), split);
+    ASSERT_TRUE(ps.has_expert_labels());
+    for (int64_t i = 0; i < ps.size(); ++i) {
+      const SampleMeta& m = ps.meta()[static_cast<size_t>(i)];
+      ps.read_lesion_mask(i, mask.data());
+      uint16_t bits = 0;
+      for (uint16_t v : mask) bits |= v;
+      auto film = [&](std::initializer_list<const char*> names) {
+        for (const char* n : names)
+          if (bits >> *class_index(n) & 1) return int8_t{1};
+        return int8_t{0};
+      };
+      EXPECT_EQ(m.expert_labels[1], film({"Pneumothorax"})) << m.image_index;
+      EXPECT_EQ(m.expert_labels[2], film({"Consolidation", "Infiltration", "Pneumonia"})) << m.image_index;
+      EXPECT_EQ(m.expert_labels[3], film({"Nodule", "Mass"})) << m.image_index;
+      for (int c = 0; c < kNumClasses; ++c) label_differs += (bits >> c & 1) != m.labels[c];
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, 1500);
+  EXPECT_GT(label_differs, 20) << "noise 3 should flip dozens of labels in 1,500 films";
+  const json manifest = json::parse(cxr::read_text_file(root_ / "noisy" / "manifest.json"));
+  const json& noise = manifest.at("label_noise");
+  EXPECT_EQ(noise.at("scale").get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(noise.at("rates").at("Pneumonia").at("miss").get<double>(),
+                   3 * label_noise_rates()[static_cast<size_t>(*class_index("Pneumonia"))].miss);
 }
 
 TEST_F(SynthTest, SameSeedSameBytesWhateverTheThreadCount) {
