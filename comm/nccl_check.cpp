@@ -2,6 +2,8 @@
 // enrich the message are not themselves checked.
 #include "comm/nccl_check.h"
 
+#include <cstdio>
+
 #include "comm/mpi_check.h"
 
 namespace cxr::comm {
@@ -77,6 +79,15 @@ std::string nccl_version_string() {
   int loaded = 0;
   std::string library = ncclGetVersion(&loaded) == ncclSuccess ? render(loaded) : "?";
   return "NCCL " + library + " (headers " + render(NCCL_VERSION_CODE) + ")";
+}
+
+std::string cuda_device_description(int index) {
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+  char buf[384];
+  std::snprintf(buf, sizeof buf, "%s, %.1f GiB, compute capability %d.%d", prop.name,
+                static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor);
+  return buf;
 }
 
 }  // namespace cxr::comm

@@ -50,6 +50,9 @@ inline void cuda_check(cudaError_t code, const char* expr, const char* file, int
 // "NCCL 2.28.9 (headers 2.28.9)": the library actually loaded, then the headers compiled against.
 std::string nccl_version_string();
 
+// "NVIDIA H200, 139.8 GiB, compute capability 9.0" for CUDA device `index` (CudaError if it has none).
+std::string cuda_device_description(int index);
+
 }  // namespace cxr::comm
 
 #define NCCL_CHECK(expr) ::cxr::comm::nccl_check((expr), #expr, __FILE__, __LINE__)

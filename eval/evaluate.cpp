@@ -122,25 +122,15 @@ std::vector<double> aligned_other(const std::string& file, const ScoredSplit& ev
   return out;
 }
 
-void write_outputs(const fs::path& dir, const std::string& predictions, const json& metrics) {
+// metrics.json last: a folder with metrics.json holds a finished evaluation.
+void write_outputs(const fs::path& dir, const ScoredSplit& evaluated, const std::string& split, const json& metrics) {
   fs::create_directories(dir);
-  atomic_write_file(dir / "predictions.csv", predictions);
+  atomic_write_file(dir / "predictions.csv", csv_of(evaluated));
+  atomic_write_file(dir / "curves.json", roc_curves(evaluated, split).dump() + "\n");
   atomic_write_file(dir / "metrics.json", metrics.dump(2) + "\n");
 }
 
 }  // namespace
-
-std::string latest_run_config(const std::string& run_dir) {
-  for (int n = 1000; n >= 1; --n) {
-    const fs::path p = fs::path(run_dir) / ("config.resume-" + std::to_string(n) + ".yaml");
-    if (fs::exists(p)) return p.string();
-  }
-  const fs::path p = fs::path(run_dir) / "config.yaml";
-  if (!fs::exists(p))
-    throw UserError("'" + run_dir + "' is not a run directory: it has no config.yaml",
-                    "pass the run_dir of a `cxrtrain train` run");
-  return p.string();
-}
 
 json evaluate_run(const Config& cfg, comm::Communicator& world, int local_rank, const RunEvaluationOptions& o,
                   std::string* out_dir) {
@@ -201,7 +191,7 @@ json evaluate_run(const Config& cfg, comm::Communicator& world, int local_rank, 
                       {"pack", cfg.data.pack}, {"pack_manifest_sha256", pack_sha}, {"ranks", world.size()}};
   metrics["seconds"] = {{"scoring", score_seconds}, {"statistics", stats_seconds}};
   const fs::path dir = fs::path(o.run_dir) / "eval" / cfg.eval.split;
-  write_outputs(dir, csv_of(evaluated), metrics);
+  write_outputs(dir, evaluated, cfg.eval.split, metrics);
   if (threshold_split) {
     const fs::path tdir = fs::path(o.run_dir) / "eval" / cfg.eval.threshold_split;
     fs::create_directories(tdir);
@@ -228,7 +218,7 @@ json evaluate_predictions_file(const PredictionsEvaluationOptions& o) {
   json metrics = evaluate_split(evaluated, chosen_on, stats, other, o.compare);
   metrics["model"] = {{"predictions", o.predictions}, {"pack", o.pack},
                       {"pack_manifest_sha256", data::manifest_sha256(o.pack)}};
-  write_outputs(o.out_dir, csv_of(evaluated), metrics);
+  write_outputs(o.out_dir, evaluated, o.stats.split, metrics);
   return metrics;
 }
 

@@ -23,11 +23,8 @@ struct RunEvaluationOptions {
   std::string compare;              // another model's predictions file for the paired comparison ("": none)
 };
 
-// The run's resolved configuration: its newest config.resume-N.yaml, else config.yaml. UserError if none.
-std::string latest_run_config(const std::string& run_dir);
-
-// Collective over `world`. `config` is the run's (latest_run_config + overrides). Rank 0 writes
-// eval/<split>/{predictions.csv,metrics.json} and eval/<threshold split>/predictions.csv and returns the
+// Collective over `world`. `config` is the run's (core/run_dir.h latest_run_config + overrides). Rank 0 writes
+// eval/<split>/{predictions.csv,curves.json,metrics.json} and eval/<threshold split>/predictions.csv and returns the
 // metrics; the other ranks return null.
 nlohmann::ordered_json evaluate_run(const Config& config, comm::Communicator& world, int local_rank,
                                     const RunEvaluationOptions& options, std::string* out_dir = nullptr);
@@ -40,7 +37,7 @@ struct PredictionsEvaluationOptions {
   EvaluationOptions stats;            // split, threshold split, bootstrap, operating-point rule
 };
 
-// Single process. Writes out_dir/{predictions.csv,metrics.json} and returns the metrics.
+// Single process. Writes out_dir/{predictions.csv,curves.json,metrics.json} and returns the metrics.
 nlohmann::ordered_json evaluate_predictions_file(const PredictionsEvaluationOptions& options);
 
 }  // namespace cxr::eval

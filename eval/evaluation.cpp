@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/strings.h"
 #include "data/classes.h"
 #include "eval/auroc.h"
 #include "eval/average_precision.h"
@@ -16,12 +17,17 @@
 #include "eval/delong.h"
 #include "eval/multiple_testing.h"
 #include "eval/operating_point.h"
+#include "eval/roc_curve.h"
 
 namespace cxr::eval {
 namespace {
 
 using json = nlohmann::ordered_json;
 constexpr int K = data::kNumClasses;
+// A subgroup comparison is tested only with at least this many cases on each side (group and rest): below
+// it DeLong's variance and the two-proportion z test's normal approximation fail (2 positives ranked
+// perfectly give an AUROC of 1 with variance 0, i.e. p = 0). The gap is still reported, untested.
+constexpr int64_t kMinCasesForTest = 10;
 
 json value(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -107,6 +113,26 @@ std::vector<Group> subgroups(const std::vector<data::SampleMeta>& meta, const st
 
 }  // namespace
 
+json roc_curves(const ScoredSplit& ev, const std::string& split) {
+  json classes = json::object();
+  for (int c = 0; c < K; ++c) {
+    json j;
+    const std::vector<uint8_t> y = labels_of(ev.meta, c);
+    const auto curve = roc_curve(column(ev.probability, c), y);
+    if (curve) {
+      j = {{"fpr", curve->fpr}, {"tpr", curve->tpr}, {"threshold", curve->threshold}};
+    } else {
+      const auto pos = static_cast<int64_t>(std::count(y.begin(), y.end(), uint8_t{1}));
+      j = {{"fpr", nullptr}, {"tpr", nullptr}, {"reason", why_no_auroc(pos, static_cast<int64_t>(y.size()) - pos)}};
+    }
+    classes[data::kClassNames[c]] = j;
+  }
+  return {{"split", split},
+          {"curve", "ROC as scikit-learn's roc_curve(drop_intermediate=True): (0, 0), then one point per distinct "
+                    "score at which the curve turns, threshold[i] belonging to point i + 1"},
+          {"classes", classes}};
+}
+
 std::vector<std::string> not_evaluated() {
   return {"other chest X-ray datasets and hospitals (CheXpert, MIMIC-CXR, PadChest): external validity",
           "robustness to distribution shift (scanner, exposure, noise, resolution) and to adversarial inputs",
@@ -184,9 +210,13 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
     const Calibration cal = calibration(s, y, 15);
     j["ece"] = cal.ece;
     json bins = json::array();
-    for (const auto& b : cal.bins)
-      bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"mean_predicted", b.mean_predicted},
-                      {"observed_rate", b.observed_rate}});
+    for (const auto& b : cal.bins) {
+      json bin = {{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}};
+      const bool empty = b.count == 0;
+      put(bin, "mean_predicted", empty ? std::nullopt : std::optional<double>(b.mean_predicted), "empty bin");
+      put(bin, "observed_rate", empty ? std::nullopt : std::optional<double>(b.observed_rate), "empty bin");
+      bins.push_back(bin);
+    }
     j["reliability"] = bins;
     std::optional<double> t;
     std::string no_threshold = "no " + o.threshold_split + " split to choose it on";
@@ -284,14 +314,19 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
       json r = {{"attribute", g.attribute}, {"group", g.name}, {"class", data::kClassNames[c]},
                 {"n_pos", pos}, {"n_neg", neg}};
       const auto cg = delong_ci(sg, yg, 0.05), cr = delong_ci(sr, yr, 0.05);
+      const auto rest_pos = static_cast<int64_t>(std::count(yr.begin(), yr.end(), uint8_t{1}));
+      const auto rest_neg = static_cast<int64_t>(yr.size()) - rest_pos;
       put(r, "auroc", auroc(sg, yg), why_no_auroc(pos, neg));
       r["auroc_ci95_delong"] = cg ? json::array({cg->lo, cg->hi}) : json(nullptr);
       std::optional<PairedTest> gap;
       if (cg && cr) gap = unpaired_auc_test(cg->auc, cg->se * cg->se, cr->auc, cr->se * cr->se);
       put(r, "gap", gap ? std::optional<double>(gap->difference) : std::nullopt,
           "AUROC undefined in the group or in the rest");
-      put(r, "p_value", gap ? std::optional<double>(gap->p_value) : std::nullopt, "no gap");
-      auc_p.push_back(gap ? gap->p_value : std::nan(""));
+      const bool testable = std::min({pos, neg, rest_pos, rest_neg}) >= kMinCasesForTest;
+      put(r, "p_value", gap && testable ? std::optional<double>(gap->p_value) : std::nullopt,
+          gap ? "fewer than " + std::to_string(kMinCasesForTest) + " positives or negatives in the group or the rest"
+              : "no gap");
+      auc_p.push_back(gap && testable ? gap->p_value : std::nan(""));
       const double t = thresholds[static_cast<size_t>(c)];
       if (!std::isnan(t)) {
         const Confusion in = confusion_at(sg, yg, t), rest = confusion_at(sr, yr, t);
@@ -300,12 +335,17 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
             "no negative images");
         const auto tt = two_proportion_test(in.tp, in.tp + in.fn, rest.tp, rest.tp + rest.fn);
         const auto ft = two_proportion_test(in.fp, in.fp + in.tn, rest.fp, rest.fp + rest.tn);
+        const bool tpr_testable = std::min(pos, rest_pos) >= kMinCasesForTest;
+        const bool fpr_testable = std::min(neg, rest_neg) >= kMinCasesForTest;
+        const std::string few = "fewer than " + std::to_string(kMinCasesForTest) + " cases in the group or the rest";
         put(r, "tpr_gap", tt ? std::optional<double>(tt->difference) : std::nullopt, "no two-proportion test");
-        put(r, "tpr_p_value", tt ? std::optional<double>(tt->p_value) : std::nullopt, "no two-proportion test");
+        put(r, "tpr_p_value", tt && tpr_testable ? std::optional<double>(tt->p_value) : std::nullopt,
+            tt ? few : "no two-proportion test");
         put(r, "fpr_gap", ft ? std::optional<double>(ft->difference) : std::nullopt, "no two-proportion test");
-        put(r, "fpr_p_value", ft ? std::optional<double>(ft->p_value) : std::nullopt, "no two-proportion test");
-        tpr_p.push_back(tt ? tt->p_value : std::nan(""));
-        fpr_p.push_back(ft ? ft->p_value : std::nan(""));
+        put(r, "fpr_p_value", ft && fpr_testable ? std::optional<double>(ft->p_value) : std::nullopt,
+            ft ? few : "no two-proportion test");
+        tpr_p.push_back(tt && tpr_testable ? tt->p_value : std::nan(""));
+        fpr_p.push_back(ft && fpr_testable ? ft->p_value : std::nan(""));
       } else {
         for (const char* k : {"tpr", "fpr"}) put(r, k, std::nullopt, "no threshold");
         tpr_p.push_back(std::nan(""));
@@ -327,17 +367,26 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
   out["subgroups"] = sub;
   out["subgroup_tests"] = {{"auroc_gap", "group against the rest of the split, unpaired DeLong, two-sided"},
                            {"tpr_fpr_gap", "two-proportion z test, pooled, two-sided"},
-                           {"q_value", "Benjamini-Hochberg over all groups x classes of the same kind"}};
+                           {"q_value", "Benjamini-Hochberg over all groups x classes of the same kind"},
+                           {"min_cases", kMinCasesForTest},
+                           {"untested", "a gap with fewer than min_cases positives (AUROC, TPR) or negatives (AUROC, "
+                                        "FPR) in the group or the rest has no p- or q-value"}};
 
   // Underdiagnosis (Seyyed-Kalantari et al. 2021): among images with at least one finding, the share for
-  // which no class crosses its threshold.
-  const bool all_thresholds = std::none_of(thresholds.begin(), thresholds.end(), [](double t) { return std::isnan(t); });
+  // which no class crosses its threshold. Over the classes that have an operating point (a class whose
+  // threshold split lacks positives has none); the others are listed.
+  std::vector<int> with_threshold;
+  json without = json::array();
+  for (int c = 0; c < K; ++c) {
+    if (std::isnan(thresholds[static_cast<size_t>(c)])) without.push_back(data::kClassNames[c]);
+    else with_threshold.push_back(c);
+  }
   json under = json::array();
-  if (all_thresholds) {
+  if (!with_threshold.empty()) {
     std::vector<uint8_t> finding(n, 0), missed(n, 0);
     for (size_t i = 0; i < n; ++i) {
       bool any = false, called = false;
-      for (int c = 0; c < K; ++c) {
+      for (int c : with_threshold) {
         any = any || labels[i * K + static_cast<size_t>(c)];
         called = called || ev.probability[i * K + static_cast<size_t>(c)] >= thresholds[static_cast<size_t>(c)];
       }
@@ -366,16 +415,20 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
       json r = {{"attribute", g.attribute}, {"group", g.name}, {"with_finding", fg}, {"missed", mg}};
       put(r, "rate", fg ? std::optional<double>(static_cast<double>(mg) / fg) : std::nullopt, "no image with a finding");
       const auto t = two_proportion_test(mg, fg, mr, fr);
+      const bool testable = std::min(fg, fr) >= kMinCasesForTest;
       put(r, "gap", t ? std::optional<double>(t->difference) : std::nullopt, "no two-proportion test");
-      put(r, "p_value", t ? std::optional<double>(t->p_value) : std::nullopt, "no two-proportion test");
-      p.push_back(t ? t->p_value : std::nan(""));
+      put(r, "p_value", t && testable ? std::optional<double>(t->p_value) : std::nullopt,
+          t ? "fewer than " + std::to_string(kMinCasesForTest) + " images with a finding in the group or the rest"
+            : "no two-proportion test");
+      p.push_back(t && testable ? t->p_value : std::nan(""));
       under.push_back(r);
     }
     const std::vector<double> q = benjamini_hochberg(p);
     for (size_t i = 0; i < q.size(); ++i) under[i + 1]["q_value"] = std::isnan(q[i]) ? json(nullptr) : json(q[i]);
     out["underdiagnosis"] = under;
+    out["underdiagnosis_classes_without_threshold"] = without;
   } else {
-    out["underdiagnosis"] = {{"reason", "not every class has an operating point"}};
+    out["underdiagnosis"] = {{"reason", "no class has an operating point"}};
   }
 
   // --- radiologists' labels --------------------------------------------------------------------------
@@ -409,7 +462,8 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
       }
       std::vector<std::string> from;
       for (int c : mp.classes) from.push_back(data::kClassNames[c]);
-      json r = {{"expert_label", mp.expert}, {"model_score", "max of " + nlohmann::json(from).dump()},
+      json r = {{"expert_label", mp.expert},
+                {"model_score", from.size() == 1 ? from[0] : "max(" + join(from, ", ") + ")"},
                 {"n_reviewed", s.size()}};
       const auto pos = static_cast<int64_t>(std::count(truth.begin(), truth.end(), uint8_t{1}));
       const auto neg = static_cast<int64_t>(truth.size()) - pos;

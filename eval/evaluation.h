@@ -42,6 +42,10 @@ nlohmann::ordered_json evaluate_split(const ScoredSplit& evaluated, const Scored
                                       const EvaluationOptions& options, const std::vector<double>& other = {},
                                       const std::string& other_name = "");
 
+// curves.json: each class's ROC curve on the evaluated split (eval/roc_curve.h), null with a reason where
+// the class lacks positives or negatives. The report draws its ROC plot from it.
+nlohmann::ordered_json roc_curves(const ScoredSplit& evaluated, const std::string& split);
+
 // What a study of this kind does not evaluate, and what it cannot conclude (metrics.json "not_evaluated",
 // the report's closing section).
 std::vector<std::string> not_evaluated();

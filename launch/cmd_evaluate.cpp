@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/run_dir.h"
 #include "data/classes.h"
 #include "eval/evaluate.h"
 #include "launch/commands.h"
@@ -55,7 +56,7 @@ void print_table(const nlohmann::ordered_json& m, const std::string& where) {
                 macro["auroc"].get<double>(), "", interval(macro["auroc_ci95_bootstrap"]).c_str(),
                 macro["classes_averaged"].get<int>(), data::kNumClasses);
   if (m["micro"]["auroc"].is_number()) std::printf("%-20s %6s %6s %7.3f\n", "micro", "", "", m["micro"]["auroc"].get<double>());
-  std::printf("written: %s/predictions.csv and metrics.json\n", where.c_str());
+  std::printf("written: %s/{predictions.csv,curves.json,metrics.json}\n", where.c_str());
   std::fflush(stdout);
 }
 
@@ -118,7 +119,7 @@ void register_evaluate(CLI::App& app, Context&) {
     }
     if (a->allow_partial) throw UserError("--allow-partial applies to --predictions", "a run scores its whole split");
     // The run's own resolved config, then the overrides: config errors surface before any rank works.
-    const Config cfg = load_config(eval::latest_run_config(a->run), overrides);
+    const Config cfg = load_config(latest_run_config(a->run), overrides);
     World world = start_world(cfg);
     run_or_abort(*world.comm, [&] {
       eval::RunEvaluationOptions o;

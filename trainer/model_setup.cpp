@@ -5,8 +5,15 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <fstream>
+#include <thread>
+
 #include "core/error.h"
+#include "core/strings.h"
 #include "data/classes.h"
+#ifdef CXR_HAVE_NCCL
+#include "comm/nccl_check.h"
+#endif
 
 namespace cxr::trainer {
 
@@ -53,6 +60,25 @@ ResNet build_model(const Config& cfg, const torch::Device& device) {
 
 c10::MemoryFormat input_memory_format(const Config& cfg) {
   return cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
+
+std::string hardware_description(const torch::Device& device) {
+  if (device.is_cuda()) {
+#ifdef CXR_HAVE_NCCL
+    return comm::cuda_device_description(device.index());
+#else
+    return "CUDA device " + std::to_string(device.index());
+#endif
+  }
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "CPU";
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      model = std::string(trim(line.substr(line.find(':') + 1)));
+      break;
+    }
+  }
+  return model + " (" + std::to_string(std::thread::hardware_concurrency()) + " logical cores)";
 }
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

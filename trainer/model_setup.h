@@ -6,6 +6,8 @@
 #include <c10/core/MemoryFormat.h>
 #include <c10/core/ScalarType.h>
 
+#include <string>
+
 #include "core/config.h"
 #include "trainer/resnet.h"
 
@@ -18,6 +20,10 @@ torch::Device pick_device(const Config& config, int local_rank);
 // The configured ResNet (14 outputs) on `device`, its 4-D weights in channels_last when the config says so.
 ResNet build_model(const Config& config, const torch::Device& device);
 c10::MemoryFormat input_memory_format(const Config& config);
+
+// What `device` is, for the run's record: "NVIDIA H200, 139.8 GiB, compute capability 9.0" on a GPU,
+// "Intel(R) Xeon(R) ... (16 logical cores)" on the CPU.
+std::string hardware_description(const torch::Device& device);
 
 // bf16 autocast on CUDA for a forward pass (backward follows the forward's dtypes); the previous state is
 // restored on exit. LibTorch 2.4 replaced the CUDA-only setters with per-device-type ones; both build.

@@ -100,11 +100,4 @@ std::vector<std::string> check_resume(const TrainState& saved, const std::string
   return accepted;
 }
 
-std::string next_resume_config_name(const std::string& run_dir) {
-  for (int n = 1;; ++n) {
-    const std::string name = "config.resume-" + std::to_string(n) + ".yaml";
-    if (!fs::exists(fs::path(run_dir) / name)) return name;
-  }
-}
-
 }  // namespace cxr::trainer

@@ -40,7 +40,4 @@ std::vector<std::string> check_resume(const TrainState& saved, const std::string
                                       const std::string& pack_sha256, int world_size,
                                       const std::vector<std::string>& forced);
 
-// "config.resume-N.yaml" with the smallest N >= 1 not yet in run_dir: every resolved config is kept.
-std::string next_resume_config_name(const std::string& run_dir);
-
 }  // namespace cxr::trainer

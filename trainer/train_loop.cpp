@@ -7,6 +7,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -20,11 +21,14 @@
 #include "comm/communicator.h"
 #include "comm/gradient_sync.h"
 #include "comm/model_communicator.h"
+#include "comm/mpi_check.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/run_dir.h"
 #include "core/sha256.h"
 #include "core/strings.h"
+#include "core/version.h"
 #include "data/classes.h"
 #include "data/loader.h"
 #include "data/manifest.h"
@@ -58,6 +62,24 @@ torch::Tensor balanced_pos_weight(const data::PackSplit& split) {
     w[c] = pos > 0 ? static_cast<float>(neg) / static_cast<float>(pos) : 1.0f;
   }
   return torch::tensor(w);
+}
+
+// environment.jsonl: one line per start and resume of the run, what the report's method card shows
+// (ranks, backend, hardware, versions); the config files hold the settings.
+void record_session(const fs::path& run_dir, const json& session) {
+  const fs::path path = run_dir / kEnvironmentFile;
+  std::string text = fs::exists(path) ? read_text_file(path) : std::string();
+  if (!text.empty() && text.back() != '\n') text += '\n';  // a line torn by a crash stays a line of its own
+  atomic_write_file(path, text + session.dump() + "\n");
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string fmt(double v) {
@@ -275,6 +297,18 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                                         : next_resume_config_name(run_dir.string());
     atomic_write_file(run_dir / config_name, to_yaml(cfg));
     add_log_file((run_dir / "train.log").string());
+    record_session(run_dir, {{"started_utc", utc_now()},
+                             {"config", config_name},
+                             {"resumed_from", resumed_from.empty() ? json(nullptr) : json(resumed_from)},
+                             {"step", st.step},
+                             {"ranks", world_size},
+                             {"backend", model_comm.backend},
+                             {"device", device.str()},
+                             {"hardware", hardware_description(device)},
+                             {"host", comm::host_name()},
+                             {"precision", cfg.train.precision},
+                             {"cxrtrain", CXR_VERSION},
+                             {"libtorch", TORCH_VERSION}});
   }
   world.barrier();
   if (!resumed_from.empty())

@@ -15,6 +15,7 @@
 #include "eval/calibration.h"
 #include "eval/delong.h"
 #include "eval/operating_point.h"
+#include "eval/roc_curve.h"
 
 using namespace cxr::eval;
 
@@ -93,6 +94,23 @@ TEST(Stats, MatchScikitLearn) {
       ++nonempty;
     }
     EXPECT_EQ(nonempty, prob_true.size());
+    // ROC curve: scikit-learn's points exactly, and its trapezoids give the mid-rank AUROC.
+    const auto roc = roc_curve(s, y);
+    ASSERT_TRUE(roc.has_value());
+    const auto fpr = c.at("roc_fpr").get<std::vector<double>>(), tpr = c.at("roc_tpr").get<std::vector<double>>();
+    const auto thr = c.at("roc_thresholds").get<std::vector<double>>();
+    ASSERT_EQ(roc->fpr.size(), fpr.size()) << n;
+    ASSERT_EQ(roc->threshold.size(), thr.size()) << n;
+    double area = 0;
+    for (size_t i = 0; i < fpr.size(); ++i) {
+      EXPECT_NEAR(roc->fpr[i], fpr[i], 1e-12) << n << " point " << i;
+      EXPECT_NEAR(roc->tpr[i], tpr[i], 1e-12) << n << " point " << i;
+      if (i > 0) {
+        EXPECT_EQ(roc->threshold[i - 1], thr[i - 1]) << n << " point " << i;
+        area += (roc->fpr[i] - roc->fpr[i - 1]) * (roc->tpr[i] + roc->tpr[i - 1]) / 2;
+      }
+    }
+    EXPECT_NEAR(area, c.at("auroc").get<double>(), 1e-12) << n;
     ++cases;
   }
   EXPECT_EQ(cases, 9);
