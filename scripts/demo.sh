@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Command (1): install what is missing, build, and run the main job end to end:
 #   1. metadata check of all 112,120 NIH images and a pack of the real NIH PNGs in ../shared/data;
-#   2. the phantom study so far: synth a phantom pack -> `mpirun -np 2` training (bucketed gradient
-#      all-reduce over MPI) -> per-class validation AUROC, with the learnability probe alongside.
+#   2. the phantom study: synth a phantom pack with text-mining label noise (the truth kept as expert
+#      labels) -> `mpirun -np 2` training (bucketed gradient all-reduce over MPI) -> `mpirun -np 2`
+#      evaluation of the test split (per-class AUROC with DeLong and bootstrap CIs, calibration,
+#      subgroups, expert labels) -> the report (HTML + Markdown), with the learnability probe alongside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -21,13 +23,18 @@ echo "== 1b. pack the real NIH PNGs that are present, and describe the pack"
   --out "$OUT/nih_sample_pack" --overwrite --no-progress
 "$CXR" info "$OUT/nih_sample_pack"
 
-echo "== 2a. synthesize the phantom (NIH statistics, lesion masks) and its gallery"
-"$CXR" synth --out "$OUT/phantom64" --n 8000 --size 64 --seed 0 --overwrite --no-progress \
+echo "== 2a. synthesize the phantom (NIH statistics, lesion masks, label noise x1) and its gallery"
+"$CXR" synth --out "$OUT/phantom64" --n 8000 --size 64 --seed 0 --label-noise 1 --overwrite --no-progress \
   --gallery "$OUT/phantom_gallery.png"
 echo "== 2b. train ResNet-18 (x0.25) on $NP ranks: mpirun -np $NP cxrtrain train"
 rm -rf "$OUT/run"
 mpirun --oversubscribe -np "$NP" "$CXR" train --config configs/phantom_demo.yaml \
   --set data.pack="$OUT/phantom64" --set run_dir="$OUT/run"
-echo "== 2c. learnability probe (TinyCnn, 1500 steps): obvious classes easy, subtle ones hard"
+echo "== 2c. evaluate the test split on $NP ranks: mpirun -np $NP cxrtrain evaluate"
+mpirun --oversubscribe -np "$NP" "$CXR" evaluate --run "$OUT/run"
+echo "== 2d. the report"
+"$CXR" report --run "$OUT/run"
+echo "== 2e. learnability probe (TinyCnn, 1500 steps): obvious classes easy, subtle ones hard"
 "$CXR" probe --pack "$OUT/phantom64" --steps 1500 --seconds 600 --threads 2 --quiet --json "$OUT/probe.json"
-echo "== done: outputs in $OUT (run directory $OUT/run: config.yaml, train.log, metrics.jsonl, checkpoints/)"
+echo "== done: outputs in $OUT (run directory $OUT/run: config.yaml, train.log, metrics.jsonl, checkpoints/, eval/test/)"
+echo "   report: $OUT/run/report/index.html (and report.md)"

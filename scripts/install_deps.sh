@@ -11,7 +11,8 @@ PKGS=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libopencv-dev zlib1g-dev libboost-dev libkainjow-mustache-dev
-  python3-torch python3-torchvision python3-h5py python3-sklearn python3-numpy
+  python3-torch python3-torchvision python3-h5py python3-sklearn python3-scipy python3-numpy
+  chromium fonts-dejavu-core   # the report test renders index.html headless (e2e_report)
 )
 
 missing=()

@@ -1,0 +1,281 @@
+// Plot geometry (see plots.h). Coordinates are printed with one decimal; colours are computed, never
+// taken from input.
+#include "report/plots.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "report/conclusions.h"
+#include "report/format.h"
+
+namespace cxr::report {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string px(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+json nullable(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json nullable(const std::optional<Interval>& v) { return v ? json::array({v->lo, v->hi}) : json(nullptr); }
+
+// White at 0, red for a group doing worse than the rest (negative gap), blue for better; saturated at |t| = 1.
+std::string diverging(double t) {
+  t = std::max(-1.0, std::min(1.0, t));
+  const double a = std::fabs(t);
+  const int r0 = t < 0 ? 192 : 36, g0 = t < 0 ? 57 : 113, b0 = t < 0 ? 43 : 163;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(255 + (r0 - 255) * a)),
+                static_cast<int>(std::lround(255 + (g0 - 255) * a)), static_cast<int>(std::lround(255 + (b0 - 255) * a)));
+  return buf;
+}
+
+// Panels of a small-multiples grid: 5 per row.
+struct Grid {
+  static constexpr double kSize = 150, kLeft = 42, kTop = 34, kGapX = 30, kGapY = 58;
+  static constexpr int kColumns = 5;
+  static double x(int i) { return kLeft + (i % kColumns) * (kSize + kGapX); }
+  static double y(int i) { return kTop + (i / kColumns) * (kSize + kGapY); }
+  static double width() { return kLeft + kColumns * (kSize + kGapX); }
+  static double height(int n) { return kTop + ((n + kColumns - 1) / kColumns) * (kSize + kGapY); }
+};
+
+// A polyline through (x, y) in [0, 1]^2 scaled to a panel, points closer than 0.1 px dropped.
+std::string polyline(const std::vector<double>& xs, const std::vector<double>& ys, double x0, double y0, double size,
+                     double scale = 1) {
+  std::string out, last;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const std::string p = px(x0 + xs[i] / scale * size) + "," + px(y0 + (1 - ys[i] / scale) * size);
+    if (p == last) continue;
+    out += (out.empty() ? "" : " ") + p;
+    last = p;
+  }
+  return out;
+}
+
+json panel_frame(int i, const std::string& title, const std::string& subtitle, const std::string& x_label,
+                 const std::string& y_label, const std::string& max_label) {
+  const double x = Grid::x(i), y = Grid::y(i), s = Grid::kSize;
+  return {{"x", px(x)},           {"y", px(y)},          {"size", px(s)},
+          {"title_x", px(x)},     {"title_y", px(y - 16)}, {"title", title},
+          {"subtitle_y", px(y - 4)}, {"subtitle", subtitle},
+          {"x_label", x_label},   {"x_label_x", px(x + s / 2)}, {"x_label_y", px(y + s + 24)},
+          {"y_label", y_label},   {"y_label_x", px(x - 28)}, {"y_label_y", px(y + s / 2)},
+          {"zero_x", px(x - 4)},  {"zero_y", px(y + s + 12)}, {"max_label", max_label},
+          {"max_x_x", px(x + s)}, {"max_y_y", px(y + 4)},   {"diag", px(x) + "," + px(y + s) + " " + px(x + s) + "," + px(y)}};
+}
+
+}  // namespace
+
+Plot forest_plot(const EvaluationResult& r) {
+  std::vector<const ClassResult*> order;
+  for (const auto& c : r.classes) order.push_back(&c);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) {
+    if (a->auroc.has_value() != b->auroc.has_value()) return a->auroc.has_value();
+    return a->auroc && *a->auroc > *b->auroc;
+  });
+  double lo = 0.5;
+  for (const auto* c : order)
+    for (const auto& ci : {c->ci_delong, c->ci_bootstrap})
+      if (ci) lo = std::min(lo, ci->lo);
+  lo = std::max(0.0, std::floor(lo * 10) / 10);
+  const double x0 = 190, x1 = 610, top = 62, row = 24;
+  auto x = [&](double v) { return x0 + (v - lo) / (1 - lo) * (x1 - x0); };
+  Plot p;
+  json rows = json::array(), data = json::array();
+  for (size_t i = 0; i < order.size(); ++i) {
+    const ClassResult& c = *order[i];
+    const double y = top + static_cast<double>(i) * row + row / 2;
+    json rw = {{"label", c.name}, {"label_y", px(y + 4)}, {"defined", c.auroc.has_value()}};
+    if (c.auroc) {
+      rw["point_x"] = px(x(*c.auroc));
+      rw["point_y"] = px(y);
+      rw["text"] = fixed(*c.auroc) + " " + interval(c.ci_delong) + " / " + interval(c.ci_bootstrap);
+      if (c.ci_delong) rw["delong"] = {{"x1", px(x(c.ci_delong->lo))}, {"x2", px(x(c.ci_delong->hi))}, {"y", px(y - 3)}};
+      if (c.ci_bootstrap)
+        rw["bootstrap"] = {{"x1", px(x(c.ci_bootstrap->lo))}, {"x2", px(x(c.ci_bootstrap->hi))}, {"y", px(y + 3)}};
+      rw["tooltip"] = c.name + ": AUROC " + fixed(*c.auroc) + ", DeLong " + interval(c.ci_delong) + ", bootstrap " +
+                      interval(c.ci_bootstrap) + ", " + std::to_string(c.n_pos) + " positives";
+    } else {
+      rw["text"] = "no AUROC: " + first_reason(c.reason);
+    }
+    rw["text_x"] = px(x1 + 12);
+    rows.push_back(rw);
+    data.push_back({{"class", c.name}, {"n_pos", c.n_pos}, {"n_neg", c.n_neg}, {"auroc", nullable(c.auroc)},
+                    {"auroc_ci95_delong", nullable(c.ci_delong)}, {"auroc_ci95_bootstrap", nullable(c.ci_bootstrap)}});
+  }
+  const double bottom = top + static_cast<double>(order.size()) * row;
+  json ticks = json::array();
+  for (int t = static_cast<int>(std::lround(lo * 10)); t <= 10; ++t)
+    ticks.push_back({{"x", px(x(t / 10.0))}, {"label", fixed(t / 10.0, 1)}});
+  json refs = json::array();
+  // Reference lines, their labels on two heights so that close lines stay readable.
+  refs.push_back({{"x", px(x(0.5))}, {"label", "chance"}, {"dash", "4 3"}, {"label_y", px(top - 22)}});
+  if (r.macro_auroc)
+    refs.push_back({{"x", px(x(*r.macro_auroc))}, {"label", "macro " + fixed(*r.macro_auroc)}, {"dash", "1 3"},
+                    {"label_y", px(top - 10)}});
+  p.view = {{"width", px(920)}, {"height", px(bottom + 40)}, {"rows", rows}, {"ticks", ticks}, {"refs", refs},
+            {"axis_x1", px(x0)}, {"axis_x2", px(x1)}, {"axis_y", px(bottom)}, {"tick_y", px(bottom + 16)},
+            {"top", px(top - 6)}, {"ref_label_y", px(top - 10)}, {"header_x", px(x1 + 12)},
+            {"title", "AUROC per class on " + r.split + ", 95 % intervals: DeLong (dark, above) and patient bootstrap (orange, below)"}};
+  p.data = {{"split", r.split}, {"macro_auroc", nullable(r.macro_auroc)},
+            {"macro_auroc_ci95_bootstrap", nullable(r.macro_ci_bootstrap)}, {"classes", data}};
+  return p;
+}
+
+Plot roc_plot(const EvaluationResult& r) {
+  Plot p;
+  json panels = json::array(), data = json::object();
+  for (int i = 0; i < data::kNumClasses; ++i) {
+    const ClassResult& c = r.classes[static_cast<size_t>(i)];
+    json panel = panel_frame(i, c.name, "AUROC " + fixed_or(c.auroc), "1 - specificity", "sensitivity", "1");
+    if (!c.roc_fpr.empty()) {
+      panel["line"] = {{"points", polyline(c.roc_fpr, c.roc_tpr, Grid::x(i), Grid::y(i), Grid::kSize)}};
+      if (c.sensitivity && c.specificity) {
+        panel["marks"] = json::array({{{"cx", px(Grid::x(i) + (1 - *c.specificity) * Grid::kSize)},
+                                       {"cy", px(Grid::y(i) + (1 - *c.sensitivity) * Grid::kSize)},
+                                       {"r", "3.5"},
+                                       {"tooltip", "operating point: sensitivity " + fixed(*c.sensitivity, 2) +
+                                                       ", specificity " + fixed(*c.specificity, 2)}}});
+      }
+    } else {
+      panel["empty"] = {{"text", r.has_curves ? first_reason(c.reason) : "curves.json missing"},
+                        {"x", px(Grid::x(i) + 6)},
+                        {"y", px(Grid::y(i) + Grid::kSize / 2)}};
+    }
+    panels.push_back(panel);
+    data[c.name] = {{"auroc", nullable(c.auroc)},
+                    {"fpr", c.roc_fpr.empty() ? json(nullptr) : json(c.roc_fpr)},
+                    {"tpr", c.roc_tpr.empty() ? json(nullptr) : json(c.roc_tpr)},
+                    {"operating_point", c.sensitivity && c.specificity
+                                            ? json({{"sensitivity", *c.sensitivity}, {"specificity", *c.specificity}})
+                                            : json(nullptr)}};
+  }
+  p.view = {{"width", px(Grid::width())}, {"height", px(Grid::height(data::kNumClasses))}, {"panels", panels},
+            {"title", "ROC curves on " + r.split + " (dot: the operating point chosen on " +
+                          (r.thresholds_chosen_on.empty() ? std::string("no split") : r.thresholds_chosen_on) + ")"}};
+  p.data = {{"split", r.split}, {"classes", data}};
+  return p;
+}
+
+Plot reliability_plot(const EvaluationResult& r) {
+  Plot p;
+  json panels = json::array(), data = json::object();
+  for (int i = 0; i < data::kNumClasses; ++i) {
+    const ClassResult& c = r.classes[static_cast<size_t>(i)];
+    double top = 0;
+    int64_t most = 1;
+    std::vector<double> xs, ys;
+    for (const auto& b : c.reliability) {
+      if (!b.mean_predicted || !b.observed_rate) continue;
+      top = std::max({top, *b.mean_predicted, *b.observed_rate});
+      most = std::max(most, b.count);
+    }
+    // Zoomed to where the predictions are (most are far below 0.5), stated on the axes.
+    const double scale = std::min(1.0, std::max(0.1, std::ceil(top * 10 - 1e-9) / 10));
+    json marks = json::array(), bins = json::array();
+    for (const auto& b : c.reliability) {
+      bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"mean_predicted", nullable(b.mean_predicted)},
+                      {"observed_rate", nullable(b.observed_rate)}});
+      if (!b.mean_predicted || !b.observed_rate) continue;
+      xs.push_back(*b.mean_predicted);
+      ys.push_back(*b.observed_rate);
+      marks.push_back({{"cx", px(Grid::x(i) + *b.mean_predicted / scale * Grid::kSize)},
+                       {"cy", px(Grid::y(i) + (1 - *b.observed_rate / scale) * Grid::kSize)},
+                       {"r", px(1.5 + 5.5 * std::sqrt(static_cast<double>(b.count) / static_cast<double>(most)))},
+                       {"tooltip", std::to_string(b.count) + " images in (" + fixed(b.lo, 2) + ", " + fixed(b.hi, 2) +
+                                       "]: predicted " + fixed(*b.mean_predicted) + ", observed " + fixed(*b.observed_rate)}});
+    }
+    json panel = panel_frame(i, c.name, "ECE " + fixed(c.ece) + ", Brier " + fixed(c.brier), "mean predicted",
+                             "observed rate", fixed(scale, 1));
+    if (!xs.empty()) panel["line"] = {{"points", polyline(xs, ys, Grid::x(i), Grid::y(i), Grid::kSize, scale)}};
+    panel["marks"] = marks;
+    panels.push_back(panel);
+    data[c.name] = {{"ece", c.ece}, {"brier", c.brier}, {"axis_max", scale}, {"bins", bins}};
+  }
+  p.view = {{"width", px(Grid::width())}, {"height", px(Grid::height(data::kNumClasses))}, {"panels", panels},
+            {"title", "Reliability on " + r.split + ": observed positive rate against mean predicted probability "
+                      "per bin (dot area: images in the bin; axes end at the panel's maximum)"}};
+  p.data = {{"split", r.split}, {"bins", 15}, {"classes", data}};
+  return p;
+}
+
+Plot subgroup_heatmap(const EvaluationResult& r, const std::string& metric) {
+  const bool auc = metric == "auroc";
+  std::vector<std::pair<std::string, std::string>> groups;
+  std::map<std::pair<std::string, std::string>, std::map<std::string, const SubgroupResult*>> cells;
+  for (const auto& s : r.subgroups) {
+    const auto key = std::make_pair(s.attribute, s.group);
+    if (!cells.count(key)) groups.push_back(key);
+    cells[key][s.class_name] = &s;
+  }
+  const double left = 150, top = 118, cw = 50, ch = 22, span = auc ? 0.2 : 0.4;
+  Plot p;
+  json columns = json::array(), rows = json::array(), data = json::array();
+  for (int c = 0; c < data::kNumClasses; ++c) {
+    const double cx = left + c * cw + cw / 2;
+    columns.push_back({{"label", data::kClassNames[c]}, {"x", px(cx)}, {"y", px(top - 8)},
+                       {"transform", "rotate(-50 " + px(cx) + " " + px(top - 8) + ")"}});
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const double y = top + static_cast<double>(g) * ch;
+    json row = {{"label", groups[g].first + " " + groups[g].second}, {"label_y", px(y + ch / 2 + 4)}};
+    json row_cells = json::array();
+    for (int c = 0; c < data::kNumClasses; ++c) {
+      const auto it = cells[groups[g]].find(data::kClassNames[c]);
+      const SubgroupResult* s = it == cells[groups[g]].end() ? nullptr : it->second;
+      double gap_value = 0, q_value = 1;
+      const bool has_gap = s && (auc ? s->gap : s->tpr_gap).has_value();
+      const bool has_q = s && (auc ? s->q_value : s->tpr_q_value).has_value();
+      if (has_gap) gap_value = *(auc ? s->gap : s->tpr_gap);
+      if (has_q) q_value = *(auc ? s->q_value : s->tpr_q_value);
+      json cell = {{"x", px(left + c * cw)}, {"y", px(y)}, {"w", px(cw - 1)}, {"h", px(ch - 1)},
+                   {"text_x", px(left + c * cw + cw / 2)}, {"text_y", px(y + ch / 2 + 4)}};
+      const bool flagged = has_gap && has_q && q_value < kFdrLevel;
+      // A gap too small to test (kMinCasesForTest in eval/evaluation.cpp) is shown uncoloured and grey.
+      cell["fill"] = !has_gap ? "#e6e6e6" : has_q ? diverging(gap_value / span) : "#fafafa";
+      cell["text"] = has_gap ? signed_fixed(gap_value, 2) + (flagged ? "*" : "") : "-";
+      cell["text_fill"] = has_gap && !has_q ? "#999999" : "#000000";
+      cell["flagged"] = flagged;
+      std::string tip = groups[g].first + " " + groups[g].second + ", " + data::kClassNames[c];
+      if (s) {
+        tip += ": " + std::to_string(s->n_pos) + " positives, " + std::to_string(s->n_neg) + " negatives";
+        if (auc) tip += "; AUROC " + fixed_or(s->auroc) + " " + interval(s->ci_delong);
+        else tip += "; sensitivity " + fixed_or(s->tpr, "n/a", 2);
+        if (has_gap) tip += "; gap to the rest " + signed_fixed(gap_value) + ", q " + (has_q ? p_value(q_value) : std::string("n/a"));
+        if (!has_gap && !s->reason.empty()) tip += "; " + s->reason;
+        data.push_back({{"attribute", s->attribute}, {"group", s->group}, {"class", s->class_name},
+                        {"n_pos", s->n_pos}, {"n_neg", s->n_neg}, {"value", nullable(auc ? s->auroc : s->tpr)},
+                        {"gap", has_gap ? json(gap_value) : json(nullptr)}, {"q_value", has_q ? json(q_value) : json(nullptr)}});
+      }
+      cell["tooltip"] = tip;
+      row_cells.push_back(cell);
+    }
+    row["cells"] = row_cells;
+    rows.push_back(row);
+  }
+  const double bottom = top + static_cast<double>(groups.size()) * ch;
+  // Legend: the colour scale from -span to +span.
+  json legend = json::array();
+  for (int k = -4; k <= 4; ++k)
+    legend.push_back({{"x", px(left + (k + 4) * 24)}, {"fill", diverging(k / 4.0)},
+                      {"label", k % 2 == 0 ? signed_fixed(span * k / 4.0, 2) : ""},
+                      {"label_x", px(left + (k + 4) * 24 + 11)}});
+  const std::string what = auc ? "AUROC" : "sensitivity at the operating point";
+  p.view = {{"width", px(left + data::kNumClasses * cw + 20)}, {"height", px(bottom + 70)},
+            {"columns", columns}, {"rows", rows}, {"legend", legend}, {"legend_y", px(bottom + 14)},
+            {"legend_text_y", px(bottom + 44)}, {"legend_caption_y", px(bottom + 60)},
+            {"legend_caption", "gap in " + what + " (group minus rest); red: the group does worse; * q < " +
+                                   fixed(kFdrLevel, 2) + " (Benjamini-Hochberg); grey text: too few cases to test; grey cell: "
+                                   "undefined"},
+            {"title", "Subgroups on " + r.split + ": " + what + " of each group against the rest of the split"}};
+  p.data = {{"split", r.split}, {"metric", auc ? "auroc" : "sensitivity"}, {"fdr_level", kFdrLevel}, {"cells", data}};
+  return p;
+}
+
+}  // namespace cxr::report

@@ -1,0 +1,29 @@
+// The report's plots as data for its SVG templates (report/templates/*.svg.mustache): geometry in
+// pixels computed here, every label a plain string the template escapes. Each plot also has a "data"
+// object, the statistics it draws, written beside the report as JSON.
+//   forest      per-class AUROC with DeLong and bootstrap 95 % intervals, ordered by AUROC
+//   roc         one panel per class: ROC curve, chance diagonal, operating point
+//   reliability one panel per class: mean predicted probability vs observed rate per bin
+//   heatmap     subgroup x class: gap to the rest of the split (AUROC or sensitivity), q < 0.05 marked
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "report/evaluation_result.h"
+
+namespace cxr::report {
+
+struct Plot {
+  nlohmann::ordered_json view;  // what the template renders
+  nlohmann::ordered_json data;  // the statistics behind it
+};
+
+Plot forest_plot(const EvaluationResult& result);
+Plot roc_plot(const EvaluationResult& result);
+Plot reliability_plot(const EvaluationResult& result);
+// metric: "auroc" (gap in AUROC, DeLong) or "tpr" (gap in sensitivity at the operating point).
+Plot subgroup_heatmap(const EvaluationResult& result, const std::string& metric);
+
+}  // namespace cxr::report

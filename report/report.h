@@ -1,0 +1,27 @@
+// `cxrtrain report`: one evaluation rendered as report/index.html (self-contained: inline SVG and CSS, a
+// Content-Security-Policy that forbids every network load, all text escaped by the Mustache templates),
+// report/report.md with the same content, plots/*.svg, and data/*.json (the statistics behind every plot
+// and table). Inputs are read and checked in full first; the folder is built aside and renamed into place,
+// so a failed report leaves the previous one as it was.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cxr::report {
+
+struct ReportOptions {
+  std::string run_dir;   // a training run: its resolved config and environment.jsonl fill the method card
+  std::string eval_dir;  // the evaluate output folder; default run_dir/eval/<split>
+  std::string split;     // default: the run's eval.split (test)
+  std::string out_dir;   // default: run_dir/report, or eval_dir/report without a run
+};
+
+struct ReportFiles {
+  std::string out_dir, index_html, markdown;
+  std::vector<std::string> files;  // everything written, relative to out_dir
+};
+
+ReportFiles write_report(const ReportOptions& options);
+
+}  // namespace cxr::report
