@@ -188,6 +188,27 @@ TEST_F(ReportTest, PartialEvaluationIsStatedInBothFormats) {
   EXPECT_NE(md.find("only 600 of its 2,400 images were scored"), std::string::npos);
 }
 
+TEST_F(ReportTest, AnotherModelsComparisonIsShownWhenPresent) {
+  const fs::path dir = write_evaluation("ev");
+  ReportFiles f = write_report({"", dir.string(), "", ""});
+  EXPECT_EQ(cxr::read_text_file(f.index_html).find("comparison-table"), std::string::npos);
+  edit(dir / "metrics.json", [](ojson& j) {
+    ojson rows = ojson::array();
+    for (const auto& name : cxr::data::class_names())
+      rows.push_back({{"class", name}, {"auroc_other", 0.61}, {"difference", 0.04}, {"p_value", 0.02}, {"q_value", 0.03}});
+    j["comparison"] = {{"other", "baseline <v2>.csv"}, {"test", "paired DeLong, same images"}, {"classes", rows}};
+  });
+  f = write_report({"", dir.string(), "", ""});
+  const std::string html = cxr::read_text_file(f.index_html);
+  EXPECT_NE(html.find("<h2 id=\"comparison\">Against baseline &lt;v2&gt;.csv</h2>"), std::string::npos);
+  size_t rows = 0;
+  for (size_t at = html.find("id=\"comparison-table\""); (at = html.find("<tr><td class=\"text\">", at + 1)) != std::string::npos &&
+                                                             at < html.find("</table>", html.find("comparison-table"));)
+    ++rows;
+  EXPECT_EQ(rows, 14u);
+  EXPECT_NE(cxr::read_text_file(f.markdown).find("## Against baseline &lt;v2&gt;.csv"), std::string::npos);
+}
+
 TEST_F(ReportTest, RoundTripKeepsTheNumbersAndThePlotsFollowThem) {
   const fs::path dir = write_evaluation("ev");
   const ojson m = ojson::parse(cxr::read_text_file(dir / "metrics.json"));
