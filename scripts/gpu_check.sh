@@ -219,23 +219,33 @@ if [[ $MODE == gpu ]]; then
   NCCL_ARGS=(-DCXR_WITH_NCCL=ON -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB")
   TARGETS+=(cxr_nccl_compile_check)
 fi
+# A fresh cache every time (objects stay, so the build is still incremental): a stale one keeps settings an
+# older script passed, e.g. the bundle as CMAKE_CXX_FLAGS, which makes CMake treat it as an implicit
+# include folder and move it behind PyTorch's.
+rm -f "$BUILD/CMakeCache.txt"
 step configure 180 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCXR_BUILD_TESTS=OFF \
   -DCMAKE_CXX_STANDARD="$CXX_STD" -DCMAKE_PREFIX_PATH="${TORCH_PREFIX:+$TORCH_PREFIX;}$BUNDLE/usr" \
   "${BUNDLE_CMAKE_ARGS[@]}" "${NCCL_ARGS[@]}" || finish 98
 grep -E "cxrtrain:|Found (MPI|HDF5|spdlog|yaml|Torch)|NCCL|OpenCV" "$LOGS/configure.log" | head -12
-# The bundle's include folder must come first in a torch translation unit (ahead of torch's own fmt).
-"${PY:-python3}" - "$BUILD/compile_commands.json" "$BUNDLE/usr/include" "$ROOT" "$BUILD" << 'EOF' | tee -a "$SUMMARY"
+# The bundle's include folder must come first in a torch translation unit (ahead of torch's own fmt): a
+# failed step, not a remark, since spdlog built against another fmt fails at compile or link time.
+include_order() {
+  "${PY:-python3}" - "$BUILD/compile_commands.json" "$BUNDLE/usr/include" "$ROOT" "$BUILD" << 'EOF'
 import json, shlex, sys
 for entry in json.load(open(sys.argv[1])):
     if entry["file"].endswith("train_loop.cpp"):
         args = shlex.split(entry["command"])
-        dirs = [args[i + 1] if a in ("-isystem", "-I") else a[2:] for i, a in enumerate(args)
-                if a in ("-isystem", "-I") or (a.startswith("-I") and len(a) > 2)]
-        first = next((d for d in dirs if not d.startswith(sys.argv[3]) and not d.startswith(sys.argv[4])), None)
-        print(f"  include order: first external folder {first} ({'the bundle' if first == sys.argv[2] else 'NOT the bundle'})")
-        sys.exit(0)
-print("  include order: train_loop.cpp not in compile_commands.json")
+        # The project's own folders come as -I, every external one as -isystem (the bundle may live inside
+        # the checkout, as in the rehearsal, so paths cannot tell them apart).
+        dirs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-isystem"]
+        first = dirs[0] if dirs else None
+        print(f"include order: first external folder {first} ({'the bundle' if first == sys.argv[2] else 'NOT the bundle'})")
+        sys.exit(0 if first == sys.argv[2] else 1)
+print("include order: train_loop.cpp not in compile_commands.json")
+sys.exit(1)
 EOF
+}
+step include_order 30 include_order
 step build 420 ninja -C "$BUILD" -k 0 "${TARGETS[@]}" || finish 98
 CXR=$BUILD/launch/cxrtrain
 note "cxrtrain links: $(ldd "$CXR" | grep -cE "$BUNDLE") libraries from the bundle, $(ldd "$CXR" | grep -c "not found") not found"
