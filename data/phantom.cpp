@@ -73,8 +73,9 @@ const Glyph* find_glyph(char c) {
 }
 
 // Draws text with its top-left corner at (x, y); `scale` pixels per font pixel. Lead letters hide
-// what lies under them, so their pixels leave lesion_mask (when given). Returns the width.
-int draw_text(uint8_t* img, uint16_t* mask, int size, int x, int y, const char* text, int scale, uint8_t value) {
+// what lies under them, so their pixels leave lesion_mask (when given) and join kAnatMarker. Returns the width.
+int draw_text(uint8_t* img, uint16_t* mask, uint8_t* anatomy, int size, int x, int y, const char* text, int scale,
+              uint8_t value) {
   int cx = x;
   for (const char* p = text; *p; ++p) {
     const Glyph* g = find_glyph(*p);
@@ -88,6 +89,7 @@ int draw_text(uint8_t* img, uint16_t* mask, int size, int x, int y, const char* 
               if (px >= 0 && px < size && py >= 0 && py < size) {
                 img[py * size + px] = value;
                 if (mask) mask[py * size + px] = 0;
+                if (anatomy) anatomy[py * size + px] |= kAnatMarker;
               }
             }
         }
@@ -1436,7 +1438,7 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
     int margin = static_cast<int>(mr.uniform(0.06f, 0.14f) * static_cast<float>(S));
     int x = left ? S - margin - w : margin;
     int y = static_cast<int>(mr.uniform(0.04f, 0.16f) * static_cast<float>(S));
-    draw_text(image, mask, S, x, y, left ? "L" : "R", scale, static_cast<uint8_t>(mr.integer(225, 252)));
+    draw_text(image, mask, anatomy, S, x, y, left ? "L" : "R", scale, static_cast<uint8_t>(mr.integer(225, 252)));
   }
   if (ap && mr.chance(p.portable_tag_probability)) {
     const char* tag = mr.chance(0.6f) ? "PORTABLE" : (mr.chance(0.5f) ? "AP" : "SUPINE");
@@ -1446,7 +1448,7 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
     // Top or bottom margin, away from the lung fields (tags must not cover lesions).
     int y = mr.chance(0.75f) ? static_cast<int>(mr.uniform(0.01f, 0.03f) * static_cast<float>(S))
                              : static_cast<int>(mr.uniform(0.9f, 0.93f) * static_cast<float>(S));
-    draw_text(image, mask, S, x, y, tag, scale, static_cast<uint8_t>(mr.integer(215, 250)));
+    draw_text(image, mask, anatomy, S, x, y, tag, scale, static_cast<uint8_t>(mr.integer(215, 250)));
   }
   if (ap && mr.chance(p.ecg_leads_probability)) {
     int leads = mr.integer(2, 4);
@@ -1463,6 +1465,7 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
             const size_t i = static_cast<size_t>(iy) * S + ix;
             image[i] = static_cast<uint8_t>(std::max<float>(image[i], v));
             if (mask) mask[i] = 0;  // metal hides what lies under it
+            if (anatomy) anatomy[i] |= kAnatMarker;
           }
         }
     }
@@ -1509,7 +1512,7 @@ PixelBox shortcut_marker_box(int size, ShortcutPlace place) {
   return b;
 }
 
-void draw_shortcut_marker(uint8_t* image, int size, ShortcutPlace place, int style, uint16_t* mask) {
+void draw_shortcut_marker(uint8_t* image, int size, ShortcutPlace place, int style, uint16_t* mask, uint8_t* anatomy) {
   const PixelBox b = shortcut_marker_box(size, place);
   const float n = static_cast<float>(b.w);
   for (int iy = 0; iy < b.h; ++iy)
@@ -1526,6 +1529,7 @@ void draw_shortcut_marker(uint8_t* image, int size, ShortcutPlace place, int sty
       const size_t i = static_cast<size_t>(b.y + iy) * size + (b.x + ix);
       image[i] = dark ? 30 : 250;
       if (mask) mask[i] = 0;
+      if (anatomy) anatomy[i] |= kAnatMarker;
     }
 }
 

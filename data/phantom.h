@@ -21,6 +21,7 @@ constexpr uint8_t kAnatLeftLung = 4;     // left lung field, image right
 constexpr uint8_t kAnatHeart = 8;        // cardiac silhouette
 constexpr uint8_t kAnatMediastinum = 16; // mediastinal band (trachea, great vessels, spine overlap)
 constexpr uint8_t kAnatAbdomen = 32;     // below a diaphragm dome, inside the body
+constexpr uint8_t kAnatMarker = 64;      // lead letters, text tags, ECG electrodes, planted shortcut markers
 constexpr uint8_t kAnatLungs = kAnatRightLung | kAnatLeftLung;
 
 // Patient-level anatomy, shared by all images of one patient so that follow-ups look alike.
@@ -118,7 +119,8 @@ struct PixelBox {
 // Where the marker goes (its bounding box, inside the image).
 PixelBox shortcut_marker_box(int size, ShortcutPlace place);
 // Overwrites the marker box with glyph `style` (0..3, one design per --shortcut spec). The marker
-// hides what lies under it, so with `mask` its pixels leave lesion_mask.
-void draw_shortcut_marker(uint8_t* image, int size, ShortcutPlace place, int style, uint16_t* mask = nullptr);
+// hides what lies under it, so with `mask` its pixels leave lesion_mask; with `anatomy` they join kAnatMarker.
+void draw_shortcut_marker(uint8_t* image, int size, ShortcutPlace place, int style, uint16_t* mask = nullptr,
+                          uint8_t* anatomy = nullptr);
 
 }  // namespace cxr::data

@@ -26,6 +26,7 @@
 #include "data/nih_stats.h"
 #include "data/pack_reader.h"
 #include "data/phantom.h"
+#include "data/phantom_replay.h"
 #include "data/synth.h"
 
 namespace fs = std::filesystem;
@@ -524,6 +525,58 @@ TEST_F(SynthTest, LabelNoisePackKeepsTheFilmsTrueAndRecordsTheRates) {
   EXPECT_EQ(noise.at("scale").get<double>(), 3.0);
   EXPECT_DOUBLE_EQ(noise.at("rates").at("Pneumonia").at("miss").get<double>(),
                    3 * label_noise_rates()[static_cast<size_t>(*class_index("Pneumonia"))].miss);
+}
+
+// Grad-CAM's regions and the causal test re-render a pack's films from its manifest: every film comes out
+// byte for byte as stored (image and mask), its anatomy marks the planted marker exactly where it is drawn,
+// and switching the marker changes the film inside the marker box only.
+TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
+  SynthOptions o = options("replay", 400, 64);
+  o.shortcuts = {"Effusion:0.9:top-left", "Nodule:0.5:bottom-right"};
+  o.label_noise = 1;
+  run_synth(o);
+  const PhantomReplay replay((root_ / "replay").string());
+  const int S = 64;
+  std::vector<uint8_t> stored(S * S), again(S * S), twin(S * S), anat(S * S);
+  std::vector<uint16_t> stored_mask(S * S), mask(S * S);
+  int64_t films = 0, marked = 0;
+  for (const std::string split : {"train", "val", "test"}) {
+    PackSplit ps((root_ / "replay").string(), split);
+    for (int64_t i = 0; i < ps.size(); ++i) {
+      const SampleMeta& m = ps.meta()[static_cast<size_t>(i)];
+      const SynthRecord& r = replay.record(m.image_index);
+      ASSERT_EQ(r.shortcut, ps.shortcut()[static_cast<size_t>(i)]) << m.image_index;
+      ps.read_image(i, stored.data());
+      ps.read_lesion_mask(i, stored_mask.data());
+      replay.render(r, r.shortcut, again.data(), mask.data(), anat.data());
+      ASSERT_EQ(again, stored) << m.image_index;
+      ASSERT_EQ(mask, stored_mask) << m.image_index;
+      // The twin: every marker flipped. Pixels differ only inside the flipped markers' boxes.
+      const auto flipped = static_cast<uint8_t>(r.shortcut ^ 0x3);
+      replay.render(r, flipped, twin.data(), nullptr, nullptr);
+      const PixelBox boxes[2] = {shortcut_marker_box(S, ShortcutPlace::kTopLeft),
+                                 shortcut_marker_box(S, ShortcutPlace::kBottomRight)};
+      for (int y = 0; y < S; ++y)
+        for (int x = 0; x < S; ++x) {
+          bool in_box = false;
+          for (const auto& b : boxes) in_box |= x >= b.x && x < b.x + b.w && y >= b.y && y < b.y + b.h;
+          const size_t k = static_cast<size_t>(y) * S + x;
+          if (!in_box) ASSERT_EQ(twin[k], stored[k]) << m.image_index << " at " << x << "," << y;
+          if (in_box && r.shortcut & 1 && boxes[0].x <= x && x < boxes[0].x + boxes[0].w && y < boxes[0].y + boxes[0].h)
+            EXPECT_TRUE(anat[k] & kAnatMarker) << "marker pixel not in the anatomy's marker bit";
+        }
+      marked += r.shortcut != 0;
+      ++films;
+    }
+  }
+  EXPECT_EQ(films, 400);
+  EXPECT_GT(marked, 5);
+  EXPECT_THROW(replay.record("no_such_image.png"), cxr::UserError);
+  // A pack whose generator differs cannot be replayed.
+  json manifest = json::parse(cxr::read_text_file(root_ / "replay" / "manifest.json"));
+  manifest["generator"]["lung_air"] = 0.51;
+  cxr::atomic_write_file(root_ / "replay" / "manifest.json", manifest.dump(2));
+  EXPECT_THROW(PhantomReplay((root_ / "replay").string()), cxr::UserError);
 }
 
 TEST_F(SynthTest, SameSeedSameBytesWhateverTheThreadCount) {
