@@ -29,4 +29,22 @@ std::string latest_run_config(const std::string& run_dir) {
   }
 }
 
+std::string run_checkpoint(const std::string& run_dir, const std::string& choice, bool* fell_back) {
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  std::string path = choice;
+  if (fell_back) *fell_back = false;
+  if (choice == "best") {
+    path = (dir / "best.pt").string();
+    if (!fs::exists(path)) {
+      path = (dir / "last.pt").string();
+      if (fell_back) *fell_back = true;
+    }
+  } else if (choice == "last") {
+    path = (dir / "last.pt").string();
+  }
+  if (!fs::exists(path))
+    throw UserError("checkpoint '" + path + "' does not exist", "train the run first, or pass --checkpoint PATH");
+  return path;
+}
+
 }  // namespace cxr

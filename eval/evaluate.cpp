@@ -12,6 +12,7 @@
 #include "comm/communicator.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/run_dir.h"
 #include "data/classes.h"
 #include "data/manifest.h"
 #include "data/pack_reader.h"
@@ -135,19 +136,9 @@ void write_outputs(const fs::path& dir, const ScoredSplit& evaluated, const std:
 json evaluate_run(const Config& cfg, comm::Communicator& world, int local_rank, const RunEvaluationOptions& o,
                   std::string* out_dir) {
   const auto t0 = std::chrono::steady_clock::now();
-  const fs::path ckpt_dir = fs::path(o.run_dir) / "checkpoints";
-  std::string checkpoint = o.checkpoint;
-  if (checkpoint == "best") {
-    checkpoint = (ckpt_dir / "best.pt").string();
-    if (!fs::exists(checkpoint)) {
-      checkpoint = (ckpt_dir / "last.pt").string();
-      spdlog::info("{} has no best.pt (no validation picked one): evaluating last.pt", o.run_dir);
-    }
-  } else if (checkpoint == "last") {
-    checkpoint = (ckpt_dir / "last.pt").string();
-  }
-  if (!fs::exists(checkpoint))
-    throw UserError("checkpoint '" + checkpoint + "' does not exist", "train the run first, or pass --checkpoint PATH");
+  bool fell_back = false;
+  const std::string checkpoint = run_checkpoint(o.run_dir, o.checkpoint, &fell_back);
+  if (fell_back) spdlog::info("{} has no best.pt (no validation picked one): evaluating last.pt", o.run_dir);
 
   // Data first, as in training: a bad pack stops every rank before anything is computed or written.
   const bool thresholds = !cfg.eval.threshold_split.empty() && cfg.eval.threshold_split != cfg.eval.split;

@@ -21,6 +21,7 @@ void register_bench(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 void register_evaluate(CLI::App& app, Context& ctx);
+void register_gradcam(CLI::App& app, Context& ctx);
 void register_report(CLI::App& app, Context& ctx);
 
 }  // namespace cxr::launch

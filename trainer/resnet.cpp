@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "core/error.h"
@@ -183,18 +184,32 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   }
 }
 
-torch::Tensor ResNetImpl::forward_features(torch::Tensor x) {
-  // Grey radiographs into a 3-channel (ImageNet-shaped) model: the one channel is replicated, the usual
-  // way such models are fed X-rays. Any other channel mismatch is left to conv1's own shape error.
-  if (x.dim() == 4 && x.size(1) == 1 && options_.in_channels == 3)
-    x = x.expand({-1, 3, -1, -1}).contiguous(x.suggest_memory_format());
-  x = maxpool(apply_bn(bn1, conv1(x)).relu_());
-  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+torch::Tensor ResNetImpl::forward_stage(int stage, torch::Tensor x) {
+  switch (stage) {
+    case 0:
+      // Grey radiographs into a 3-channel (ImageNet-shaped) model: the one channel is replicated, the usual
+      // way such models are fed X-rays. Any other channel mismatch is left to conv1's own shape error.
+      if (x.dim() == 4 && x.size(1) == 1 && options_.in_channels == 3)
+        x = x.expand({-1, 3, -1, -1}).contiguous(x.suggest_memory_format());
+      return maxpool(apply_bn(bn1, conv1(x)).relu_());
+    case 1: return layer1->forward(x);
+    case 2: return layer2->forward(x);
+    case 3: return layer3->forward(x);
+    case 4: return layer4->forward(x);
+    default: throw std::invalid_argument("ResNet has stages 0-4, not " + std::to_string(stage));
+  }
 }
 
-torch::Tensor ResNetImpl::forward(torch::Tensor x) {
-  return fc(torch::flatten(avgpool(forward_features(x)), /*start_dim=*/1));
+torch::Tensor ResNetImpl::forward_features(torch::Tensor x) {
+  for (int s = 0; s < kNumStages; ++s) x = forward_stage(s, std::move(x));
+  return x;
 }
+
+torch::Tensor ResNetImpl::forward_head(torch::Tensor features) {
+  return fc(torch::flatten(avgpool(features), /*start_dim=*/1));
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) { return forward_head(forward_features(std::move(x))); }
 
 ResNet make_resnet(const ResNetOptions& options) { return ResNet(options); }
 

@@ -60,6 +60,12 @@ struct ResNetImpl : torch::nn::Module {
   torch::Tensor forward_features(torch::Tensor x);
   // [B,in_channels,H,W] -> logits [B,num_classes] (global average pool of the features, then fc).
   torch::Tensor forward(torch::Tensor x);
+  // The same network in stages, for Grad-CAM at any of them: stage 0 is the stem (conv1, bn1, ReLU, max pool),
+  // stages 1-4 are layer1-layer4; forward_features is stages 0-4 in turn and forward is forward_head of that.
+  static constexpr int kNumStages = 5;
+  torch::Tensor forward_stage(int stage, torch::Tensor x);
+  // [B,num_features(),h,w] -> logits [B,num_classes]: global average pool, then fc.
+  torch::Tensor forward_head(torch::Tensor features);
 
   const ResNetOptions& options() const { return options_; }
   int64_t num_features() const { return num_features_; }  // channels of forward_features' output
