@@ -34,22 +34,22 @@ std::string pointer_key(const std::string& key) {
   return out;
 }
 
-JsonInput JsonInput::read(const std::string& path) {
+JsonInput JsonInput::read(const std::string& path, const std::string& writer) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("cannot read '" + path + "'", "run `cxrtrain evaluate` first; it writes this file");
+  if (!in) throw UserError("cannot read '" + path + "'", "run `" + writer + "` first; it writes this file");
   std::stringstream text;
   text << in.rdbuf();
   try {
-    return JsonInput(path, json::parse(text.str()));
+    return JsonInput(path, json::parse(text.str()), writer);
   } catch (const json::parse_error& e) {
     throw UserError("'" + path + "' is not valid JSON: " + e.what(),
-                    "the file is damaged or was written by another tool; rerun `cxrtrain evaluate`");
+                    "the file is damaged or was written by another tool; rerun `" + writer + "`");
   }
 }
 
 void JsonInput::fail(const std::string& pointer, const std::string& problem) const {
   throw UserError(path_ + ": " + pointer + " " + problem,
-                  "this file was not written by this version of `cxrtrain evaluate`, or was edited; rerun it");
+                  "this file was not written by this version of `" + writer_ + "`, or was edited; rerun it");
 }
 
 bool JsonInput::has(const std::string& pointer) const {

@@ -15,9 +15,11 @@ namespace cxr::report {
 
 class JsonInput {
  public:
-  // Parses `path` (UserError naming it when unreadable or not JSON).
-  static JsonInput read(const std::string& path);
-  JsonInput(std::string path, nlohmann::ordered_json value) : path_(std::move(path)), value_(std::move(value)) {}
+  // Parses `path` (UserError naming it when unreadable or not JSON). `writer`: the command that writes the
+  // file, named in the hints of every error about it.
+  static JsonInput read(const std::string& path, const std::string& writer = "cxrtrain evaluate");
+  JsonInput(std::string path, nlohmann::ordered_json value, std::string writer = "cxrtrain evaluate")
+      : path_(std::move(path)), value_(std::move(value)), writer_(std::move(writer)) {}
 
   const std::string& path() const { return path_; }
   const nlohmann::ordered_json& value() const { return value_; }
@@ -41,6 +43,7 @@ class JsonInput {
  private:
   std::string path_;
   nlohmann::ordered_json value_;
+  std::string writer_;
 };
 
 // JSON pointer escaping of one key ("Nodule or mass" stays, "a/b" becomes "a~1b").

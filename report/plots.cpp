@@ -35,6 +35,15 @@ std::string diverging(double t) {
   return buf;
 }
 
+// White at 0, blue at 1: a share of the maps' mass.
+std::string sequential(double t) {
+  t = std::max(0.0, std::min(1.0, t));
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(255 + (36 - 255) * t)),
+                static_cast<int>(std::lround(255 + (113 - 255) * t)), static_cast<int>(std::lround(255 + (163 - 255) * t)));
+  return buf;
+}
+
 // Panels of a small-multiples grid: 5 per row.
 struct Grid {
   static constexpr double kSize = 150, kLeft = 42, kTop = 34, kGapX = 30, kGapY = 58;
@@ -275,6 +284,59 @@ Plot subgroup_heatmap(const EvaluationResult& r, const std::string& metric) {
                                    "undefined"},
             {"title", "Subgroups on " + r.split + ": " + what + " of each group against the rest of the split"}};
   p.data = {{"split", r.split}, {"metric", auc ? "auroc" : "sensitivity"}, {"fdr_level", kFdrLevel}, {"cells", data}};
+  return p;
+}
+
+Plot region_share_heatmap(const GradcamResult& g) {
+  const double left = 150, top = 118, cw = 50, ch = 22;
+  const auto n_regions = static_cast<double>(g.region_names.size());
+  Plot p;
+  json columns = json::array(), rows = json::array(), data = json::array();
+  for (size_t r = 0; r < g.region_names.size(); ++r) {
+    const double cx = left + static_cast<double>(r) * cw + cw / 2;
+    columns.push_back({{"label", g.region_names[r]}, {"x", px(cx)}, {"y", px(top - 8)},
+                       {"transform", "rotate(-50 " + px(cx) + " " + px(top - 8) + ")"}});
+  }
+  for (size_t k = 0; k < g.classes.size(); ++k) {
+    const ClassCam& c = g.classes[k];
+    const double y = top + static_cast<double>(k) * ch;
+    // The largest share, outlined for a flagged class (first in the file's order on ties).
+    size_t largest = c.region_share.size();
+    for (size_t r = 0; r < c.region_share.size(); ++r)
+      if (c.region_share[r].mean && (largest == c.region_share.size() || *c.region_share[r].mean > *c.region_share[largest].mean))
+        largest = r;
+    json row = {{"label", c.name + (c.shortcut_flag ? " *" : "")}, {"label_y", px(y + ch / 2 + 4)}};
+    json row_cells = json::array(), shares = json::object();
+    for (size_t r = 0; r < c.region_share.size(); ++r) {
+      const ShareEstimate& s = c.region_share[r];
+      const double x = left + static_cast<double>(r) * cw;
+      json cell = {{"x", px(x)}, {"y", px(y)}, {"w", px(cw - 1)}, {"h", px(ch - 1)},
+                   {"text_x", px(x + cw / 2)}, {"text_y", px(y + ch / 2 + 4)}};
+      cell["fill"] = s.mean ? sequential(*s.mean) : "#e6e6e6";
+      cell["text"] = s.mean ? fixed(*s.mean, 2) : "-";
+      cell["text_fill"] = s.mean && *s.mean > 0.6 ? "#ffffff" : "#000000";
+      cell["flagged"] = c.shortcut_flag && r == largest;
+      cell["tooltip"] = c.name + ", " + g.region_names[r] + ": mean share " + fixed_or(s.mean) +
+                        (s.ci95 ? " (95 % CI " + interval(s.ci95) + ")" : std::string()) + " over " +
+                        std::to_string(c.n_images) + " maps";
+      row_cells.push_back(cell);
+      shares[g.region_names[r]] = nullable(s.mean);
+    }
+    row["cells"] = row_cells;
+    rows.push_back(row);
+    data.push_back({{"class", c.name}, {"n_images", c.n_images}, {"shortcut_flag", c.shortcut_flag}, {"mean_share", shares}});
+  }
+  const double bottom = top + static_cast<double>(g.classes.size()) * ch;
+  json legend = json::array();
+  for (int k = 0; k <= 8; ++k)
+    legend.push_back({{"x", px(left + k * 24)}, {"fill", sequential(k / 8.0)}, {"label", k % 2 == 0 ? fixed(k / 8.0, 2) : ""},
+                      {"label_x", px(left + k * 24 + 11)}});
+  p.view = {{"width", px(std::max(left + n_regions * cw + 20, 700.0))}, {"height", px(bottom + 70)},
+            {"columns", columns}, {"rows", rows}, {"legend", legend}, {"legend_y", px(bottom + 14)},
+            {"legend_text_y", px(bottom + 44)}, {"legend_caption_y", px(bottom + 60)},
+            {"legend_caption", "mean share of the maps' mass (" + g.regions_kind + "); * shortcut flag, its largest share outlined"},
+            {"title", "Where the Grad-CAM maps' mass lies on " + g.split + ": mean share per class and region"}};
+  p.data = {{"split", g.split}, {"regions", g.region_names}, {"classes", data}};
   return p;
 }
 

@@ -4,7 +4,8 @@
 //   forest      per-class AUROC with DeLong and bootstrap 95 % intervals, ordered by AUROC
 //   roc         one panel per class: ROC curve, chance diagonal, operating point
 //   reliability one panel per class: mean predicted probability vs observed rate per bin
-//   heatmap     subgroup x class: gap to the rest of the split (AUROC or sensitivity), q < 0.05 marked
+//   heatmap     subgroup x class: gap to the rest of the split (AUROC or sensitivity), q < 0.05 marked;
+//               class x region: mean share of the Grad-CAM maps' mass (cam_stats.json), shortcut flags marked
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "report/evaluation_result.h"
+#include "report/gradcam_result.h"
 
 namespace cxr::report {
 
@@ -25,5 +27,8 @@ Plot roc_plot(const EvaluationResult& result);
 Plot reliability_plot(const EvaluationResult& result);
 // metric: "auroc" (gap in AUROC, DeLong) or "tpr" (gap in sensitivity at the operating point).
 Plot subgroup_heatmap(const EvaluationResult& result, const std::string& metric);
+// Classes (rows, NIH order) x regions (columns, the file's order); a flagged class's label ends in " *" and
+// the cell of its largest share is outlined.
+Plot region_share_heatmap(const GradcamResult& gradcam);
 
 }  // namespace cxr::report

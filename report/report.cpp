@@ -21,6 +21,8 @@
 #include "report/conclusions.h"
 #include "report/evaluation_result.h"
 #include "report/format.h"
+#include "report/gradcam_result.h"
+#include "report/interpretability.h"
 #include "report/json_input.h"
 #include "report/plots.h"
 #include "report/published.h"
@@ -333,6 +335,16 @@ json published_table(const EvaluationResult& r, json& data) {
   return {{"header", header}, {"rows", rows}, {"caveats", caveats}};
 }
 
+// The run folder of the report: --run, or RUN for an evaluation folder RUN/eval/<split>; "" when unknown.
+std::string report_run_dir(const std::string& run_dir, const std::string& eval_dir) {
+  if (!run_dir.empty()) return run_dir;
+  fs::path e = fs::path(eval_dir).lexically_normal();
+  if (!e.has_filename()) e = e.parent_path();  // "RUN/eval/test/"
+  if (e.parent_path().filename() != "eval") return "";
+  const fs::path run = e.parent_path().parent_path();
+  return run.empty() ? std::string(".") : run.string();
+}
+
 json texts(const std::vector<std::string>& v) {
   json out = json::array();
   for (const auto& s : v) out.push_back({{"text", s}});
@@ -359,6 +371,13 @@ ReportFiles write_report(const ReportOptions& o) {
                     "pass the folder of that split's evaluation");
   const std::vector<Session> sessions = o.run_dir.empty() ? std::vector<Session>{} : read_sessions(o.run_dir);
   const PackInfo pack = read_pack(!r.pack.empty() ? r.pack : cfg ? cfg->data.pack : std::string());
+  // Grad-CAM statistics, when `cxrtrain gradcam` has run: checked in full (with the overlays shown) now.
+  const std::string run_dir = report_run_dir(o.run_dir, eval_dir);
+  std::optional<GradcamResult> gradcam;
+  if (!run_dir.empty()) {
+    const fs::path cam_path = fs::path(run_dir) / "gradcam" / kCamStatsFile;
+    if (fs::exists(cam_path)) gradcam = read_gradcam(cam_path.string());
+  }
   const std::string out_dir = !o.out_dir.empty()       ? o.out_dir
                               : !o.run_dir.empty() ? (fs::path(o.run_dir) / "report").string()
                                                    : (fs::path(eval_dir) / "report").string();
@@ -376,6 +395,14 @@ ReportFiles write_report(const ReportOptions& o) {
                     svg_reliability = render("reliability.svg", kPanelsSvgTemplate, reliability.view),
                     svg_heat_auc = render("subgroups_auroc.svg", kHeatmapSvgTemplate, heat_auc.view),
                     svg_heat_tpr = render("subgroups_sensitivity.svg", kHeatmapSvgTemplate, heat_tpr.view);
+  std::optional<CamStatements> cam_text;
+  std::string svg_cam;
+  if (gradcam) {
+    cam_text = cam_statements(*gradcam);
+    Plot cam_heat = region_share_heatmap(*gradcam);
+    cam_heat.view["id"] = "cam-region-plot";
+    svg_cam = render("cam_region_shares.svg", kHeatmapSvgTemplate, cam_heat.view);
+  }
   json published_data;
   const json published = published_table(r, published_data);
   const std::string title = "cxrtrain evaluation: " + (o.run_dir.empty() ? r.predictions_file : o.run_dir) + " (" + r.split + ")";
@@ -423,6 +450,8 @@ ReportFiles write_report(const ReportOptions& o) {
                       {"q", c.q_value ? p_value(*c.q_value) : std::string("n/a")}});
     view["comparison"] = {{"other", r.compared_with}, {"rows", rows}};
   }
+  view.update(interpretability_view(gradcam ? &*gradcam : nullptr, cam_text ? &*cam_text : nullptr, svg_cam,
+                                    r.split, run_dir));
   const std::string html = render("index.html", kIndexHtmlTemplate, view);
   const std::string md = render("report.md", kReportMdTemplate, view, /*markdown=*/true);
 
@@ -452,6 +481,12 @@ ReportFiles write_report(const ReportOptions& o) {
     put("data/conclusions.json", json({{"supported", concl.supported}, {"unsupported", concl.unsupported},
                                        {"not_evaluated", concl.not_evaluated}, {"cannot_conclude", concl.cannot_conclude}})
                                          .dump(1) + "\n");
+    if (gradcam) {
+      put("plots/cam_region_shares.svg", svg_cam);
+      put("data/cam_stats.json", gradcam->text);
+      for (const auto& c : gradcam->classes)
+        if (gradcam->overlay_shown(c) && !c.overlay_png.empty()) put(overlay_report_path(c), c.overlay_png);
+    }
     commit_dir(staging, out_dir, /*overwrite=*/true);
   } catch (...) {
     std::error_code ec;

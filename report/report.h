@@ -1,8 +1,11 @@
 // `cxrtrain report`: one evaluation rendered as report/index.html (self-contained: inline SVG and CSS, a
 // Content-Security-Policy that forbids every network load, all text escaped by the Mustache templates),
 // report/report.md with the same content, plots/*.svg, and data/*.json (the statistics behind every plot
-// and table). Inputs are read and checked in full first; the folder is built aside and renamed into place,
-// so a failed report leaves the previous one as it was.
+// and table). With RUN/gradcam/cam_stats.json (`cxrtrain gradcam`; RUN is --run, or the run an evaluation
+// folder RUN/eval/<split> lies in) an "Interpretability (Grad-CAM)" section, data/cam_stats.json and the shown
+// overlays as gradcam/<Class>.png (embedded in index.html as data: URIs); without it the section says "not run".
+// Inputs are read and checked in full first; the folder is built aside and renamed into place, so a failed
+// report leaves the previous one as it was.
 #pragma once
 
 #include <string>

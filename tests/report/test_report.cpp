@@ -1,6 +1,8 @@
 // The report (report/): checked reading of metrics.json (errors name the file and the key), statements
 // generated from the numbers (they change when the numbers do), the published table placed by class name,
-// plot geometry, escaping of every text, and that a failed report leaves the previous one untouched.
+// plot geometry, escaping of every text, and that a failed report leaves the previous one untouched; the
+// Grad-CAM section from a hand-written cam_stats.json (fixtures/README.md): flags, causal statements, the
+// embedded overlay decoded independently, checked input, and "not run" without it.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -17,7 +19,10 @@
 #include "data/classes.h"
 #include "eval/evaluation.h"
 #include "report/conclusions.h"
+#include "report/base64.h"
 #include "report/evaluation_result.h"
+#include "report/gradcam_result.h"
+#include "report/interpretability.h"
 #include "report/plots.h"
 #include "report/published.h"
 #include "report/report.h"
@@ -73,6 +78,36 @@ class ReportTest : public ::testing::Test {
     cxr::atomic_write_file(dir / "curves.json", cxr::eval::roc_curves(ev, "test").dump());
     return dir;
   }
+  // A run folder RUN/eval/test (an evaluation) and RUN/gradcam (the fixture cam_stats.json, the Pneumothorax
+  // overlay kPngMarker, every other class's kPngOther); returns the evaluation folder.
+  fs::path write_gradcam_run(const std::string& name, bool with_gradcam = true) {
+    const fs::path eval = write_evaluation(name + "/eval/test");
+    if (!with_gradcam) return eval;
+    const fs::path cam = root_ / name / "gradcam";
+    fs::create_directories(cam / "overlays");
+    cxr::atomic_write_file(cam / "cam_stats.json", cxr::read_text_file(kFixture));
+    for (const auto& c : cxr::data::class_names())
+      cxr::atomic_write_file(cam / "overlays" / (c + ".png"), c == "Pneumothorax" ? png_marker() : png_other());
+    return eval;
+  }
+  static constexpr const char* kFixture = CXR_SOURCE_DIR "/tests/report/fixtures/cam_stats.json";
+  // Two valid PNGs (1x1 black, 2x1 grey levels 255 and 128), bytes written by Python's zlib and struct.
+  static std::string png_marker() {
+    static const unsigned char b[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+        0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b, 0x55, 0x00,
+        0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01,
+        0xe5, 0x27, 0xde, 0xfc, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    return std::string(reinterpret_cast<const char*>(b), sizeof b);
+  }
+  static std::string png_other() {
+    static const unsigned char b[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+        0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0xd1, 0x49, 0x20, 0x56, 0x00,
+        0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xdf, 0x00, 0x00, 0x02, 0x81, 0x01,
+        0x80, 0xca, 0x4d, 0x58, 0x1b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    return std::string(reinterpret_cast<const char*>(b), sizeof b);
+  }
   static void edit(const fs::path& file, const std::function<void(ojson&)>& change) {
     ojson j = ojson::parse(cxr::read_text_file(file));
     change(j);
@@ -115,6 +150,52 @@ EvaluationResult base_result() {
   r.macro_classes = 14;
   r.expert_reason = "the pack has no expert labels for this split";
   return r;
+}
+
+// Base64 decoding written from RFC 4648 section 4 (not the report's encoder); "" on any invalid input.
+std::string decode_base64(const std::string& text) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (text.size() % 4 != 0) return "";
+  std::string out;
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int pad = 0;
+    unsigned long group = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const char ch = text[i + k];
+      size_t v = 0;
+      if (ch == '=' && i + 4 == text.size() && k >= 2) {
+        ++pad;
+      } else {
+        if (pad > 0 || (v = alphabet.find(ch)) == std::string::npos) return "";
+      }
+      group = group * 64 + v;
+    }
+    const char bytes[3] = {static_cast<char>(group >> 16 & 0xff), static_cast<char>(group >> 8 & 0xff),
+                           static_cast<char>(group & 0xff)};
+    out.append(bytes, static_cast<size_t>(3 - pad));
+  }
+  return out;
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// The text of the table with this id.
+std::string table_of(const std::string& html, const std::string& id) {
+  const size_t at = html.find("id=\"" + id + "\"");
+  if (at == std::string::npos) return "";
+  return html.substr(at, html.find("</table>", at) - at);
+}
+
+// The table row (<tr ...> to </tr>) whose first cell starts with `name`.
+std::string row_of(const std::string& table, const std::string& name) {
+  const size_t cell = table.find("<td class=\"text\">" + name);
+  if (cell == std::string::npos) return "";
+  const size_t start = table.rfind("<tr", cell);
+  return table.substr(start, table.find("</tr>", cell) - start);
 }
 
 bool any_contains(const std::vector<std::string>& v, const std::string& needle) {
@@ -346,4 +427,287 @@ TEST(Published, ValuesArePlacedByClassName) {
     for (const auto& v : p[k].auroc) sum += *v;
     EXPECT_NEAR(sum / 14, *p[k].mean, 0.0005) << p[k].name;
   }
+}
+
+// --- Grad-CAM ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Three classes measured by the causal test; the marker planted for Pneumothorax.
+GradcamResult causal_result() {
+  GradcamResult g;
+  g.split = "test";
+  g.layer = "layer4";
+  g.feature_map = {2, 2};
+  g.image_size = 64;
+  g.region_names = {"lungs", "corners"};
+  g.causal_test = true;
+  g.markers = {{"Pneumothorax", "top-left", 0}};
+  for (int c = 0; c < cxr::data::kNumClasses; ++c) {
+    ClassCam& k = g.classes[static_cast<size_t>(c)];
+    k.name = cxr::data::kClassNames[c];
+    k.region_share = {{0.8, Interval{0.7, 0.9}}, {0.2, Interval{0.1, 0.3}}};
+    k.sanity_verdict = "PASS";
+    k.sanity_threshold = 0.5;
+    k.marker_test = MarkerTest{0.001, Interval{-0.003, 0.005}, 0.8, 0.8, 100};
+  }
+  return g;
+}
+
+ClassCam& cam_class(GradcamResult& g, const char* name) {
+  return g.classes[static_cast<size_t>(*cxr::data::class_index(name))];
+}
+
+std::string statement_of(const std::vector<std::string>& v, const std::string& start) {
+  for (const auto& s : v)
+    if (s.rfind(start, 0) == 0) return s;
+  return "";
+}
+
+}  // namespace
+
+TEST(Interpretability, CausalStatementsFollowTheNumbers) {
+  GradcamResult g = causal_result();
+  cam_class(g, "Pneumothorax").marker_test = MarkerTest{0.31, Interval{0.29, 0.33}, 0.71, 0.95, 1600};
+  CamStatements st = cam_statements(g);
+  EXPECT_EQ(statement_of(st.causal, "Pneumothorax:"),
+            "Pneumothorax: adding the marker raises its probability by 0.310 [0.290, 0.330] on average; its AUROC falls "
+            "from 0.950 without the marker to 0.710 with it on every film. The model uses the marker.");
+  const std::string rest = statement_of(st.causal, "Unaffected by the marker");
+  EXPECT_NE(rest.find("the interval includes 0 for Atelectasis +0.001 [-0.003, 0.005], Cardiomegaly"), std::string::npos)
+      << rest;
+  EXPECT_EQ(rest.find("Pneumothorax"), std::string::npos);
+  EXPECT_EQ(count_of(rest, "+0.001 [-0.003, 0.005]"), 13u);  // every other class
+
+  // The marker's class unaffected: the model does not use it.
+  cam_class(g, "Pneumothorax").marker_test = MarkerTest{0.01, Interval{-0.01, 0.03}, 0.9, 0.9, 1600};
+  st = cam_statements(g);
+  EXPECT_NE(statement_of(st.causal, "Pneumothorax:").find("changes its probability by +0.010 [-0.010, 0.030] on average, its "
+                                                          "95 % CI includes 0: unaffected"),
+            std::string::npos);
+  EXPECT_TRUE(any_contains(st.causal, "The model does not use the marker"));
+  EXPECT_FALSE(any_contains(st.causal, "The model uses the marker"));
+  EXPECT_EQ(marker_effect(cam_class(g, "Pneumothorax")), MarkerEffect::kUnaffected);
+
+  // A large mean whose interval includes 0: not shown to be an effect.
+  cam_class(g, "Pneumothorax").marker_test = MarkerTest{0.05, Interval{-0.01, 0.11}, 0.9, 0.8, 1600};
+  EXPECT_EQ(marker_effect(cam_class(g, "Pneumothorax")), MarkerEffect::kUnaffected);
+  EXPECT_NE(statement_of(cam_statements(g).causal, "Pneumothorax:").find("+0.050 [-0.010, 0.110] on average, its 95 % CI "
+                                                                         "includes 0: unaffected; its AUROC rises from 0.800"),
+            std::string::npos);
+
+  // Below kNegligibleProbabilityChange with the interval clear of 0: still unaffected; just above it: raised.
+  cam_class(g, "Pneumothorax").marker_test = MarkerTest{0.019, Interval{0.015, 0.023}, 0.9, 0.9, 1600};
+  EXPECT_EQ(marker_effect(cam_class(g, "Pneumothorax")), MarkerEffect::kUnaffected);
+  EXPECT_TRUE(any_contains(cam_statements(g).causal, "smaller than 0.02: unaffected"));
+  cam_class(g, "Effusion").marker_test = MarkerTest{0.019, Interval{0.015, 0.023}, 0.9, 0.9, 1600};
+  EXPECT_TRUE(any_contains(cam_statements(g).causal, "the change is smaller than 0.02 for Effusion +0.019 [0.015, 0.023]."));
+  cam_class(g, "Pneumothorax").marker_test = MarkerTest{0.021, Interval{0.015, 0.027}, 0.9, 0.9, 1600};
+  EXPECT_EQ(marker_effect(cam_class(g, "Pneumothorax")), MarkerEffect::kRaises);
+  EXPECT_NE(statement_of(cam_statements(g).causal, "Pneumothorax:").find("its AUROC stays at 0.900"), std::string::npos);
+
+  // Another class moved by the marker is named with its direction, and leaves the unaffected list.
+  cam_class(g, "Effusion").marker_test = MarkerTest{-0.05, Interval{-0.07, -0.03}, 0.80, 0.82, 1600};
+  st = cam_statements(g);
+  EXPECT_EQ(statement_of(st.causal, "Effusion:"),
+            "Effusion: adding the marker planted for Pneumothorax (top-left) lowers its probability by 0.050 [0.030, "
+            "0.070] on average; its AUROC falls from 0.820 without the marker to 0.800 with it on every film. This "
+            "class's output responds to the marker too.");
+  EXPECT_EQ(statement_of(st.causal, "Unaffected by the marker").find("Effusion"), std::string::npos);
+  EXPECT_EQ(marker_effect(cam_class(g, "Effusion")), MarkerEffect::kLowers);
+
+  // No causal test: no causal statement.
+  g.causal_test = false;
+  for (auto& c : g.classes) c.marker_test.reset();
+  EXPECT_TRUE(cam_statements(g).causal.empty());
+  EXPECT_EQ(marker_effect(cam_class(g, "Effusion")), MarkerEffect::kNotTested);
+}
+
+TEST(Interpretability, Base64MatchesRfc4648) {
+  // RFC 4648 section 10 test vectors.
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : vectors) EXPECT_EQ(base64_encode(in), out) << in;
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  EXPECT_EQ(decode_base64(base64_encode(all)), all);
+}
+
+TEST_F(ReportTest, GradcamSectionShowsTheFlaggedClassAndTheCausalTest) {
+  const fs::path eval = write_gradcam_run("run");
+  const ReportFiles f = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(f.index_html), md = cxr::read_text_file(f.markdown);
+  EXPECT_NE(html.find("<h2 id=\"interpretability\">Interpretability (Grad-CAM)</h2>"), std::string::npos);
+  EXPECT_EQ(html.find("gradcam-not-run"), std::string::npos);
+  // The reminder sits before the causal test's numbers.
+  const size_t reminder = html.find("id=\"gradcam-reminder\">Grad-CAM shows where");
+  ASSERT_NE(reminder, std::string::npos);
+  EXPECT_LT(reminder, html.find("id=\"causal-table\""));
+  EXPECT_NE(html.find("(the interpretability trap)", reminder), std::string::npos);
+
+  // One shortcut badge, in Pneumothorax's row (the only class the fixture flags).
+  const std::string table = table_of(html, "gradcam-table");
+  EXPECT_EQ(count_of(html, "class=\"badge shortcut\""), 1u);
+  EXPECT_NE(row_of(table, "Pneumothorax").find("class=\"badge shortcut\""), std::string::npos) << row_of(table, "Pneumothorax");
+  EXPECT_NE(row_of(table, "Pneumothorax").find("<td class=\"text\">corners</td><td>0.450</td><td>0.620 [0.600, 0.640]</td>"),
+            std::string::npos);
+  EXPECT_NE(row_of(table, "Cardiomegaly").find("FAIL (rho 0.81)"), std::string::npos);
+  EXPECT_NE(row_of(table, "Hernia").find("<td>n/a</td><td>0</td><td>n/a</td>"), std::string::npos);
+  EXPECT_EQ(count_of(md, "**SHORTCUT**"), 1u);
+
+  // The causal test: the marker's class highlighted, statements from the fixture's numbers.
+  const std::string causal = table_of(html, "causal-table");
+  EXPECT_EQ(count_of(causal, "class=\"marker\""), 1u);
+  EXPECT_NE(row_of(causal, "Pneumothorax (marker)").find("class=\"marker\""), std::string::npos);
+  EXPECT_NE(html.find("<li>Pneumothorax: adding the marker raises its probability by 0.310 [0.290, 0.330] on average; its "
+                      "AUROC falls from 0.950 without the marker to 0.710 with it on every film. The model uses the "
+                      "marker.</li>"),
+            std::string::npos);
+  EXPECT_NE(html.find("Mass: adding the marker planted for Pneumothorax (top-left) lowers its probability by 0.050"),
+            std::string::npos);
+  const size_t unaffected = html.find("<li>Unaffected by the marker");
+  ASSERT_NE(unaffected, std::string::npos);
+  const std::string line = html.substr(unaffected, html.find("</li>", unaffected) - unaffected);
+  const size_t zero = line.find("the interval includes 0 for "), small = line.find("the change is smaller than 0.02 for ");
+  ASSERT_NE(zero, std::string::npos);
+  ASSERT_NE(small, std::string::npos);
+  EXPECT_GT(line.find("Effusion +0.004 [-0.002, 0.010]"), zero) << line;
+  EXPECT_LT(line.find("Effusion +0.004 [-0.002, 0.010]"), small) << line;
+  EXPECT_GT(line.find("Edema +0.015 [0.010, 0.020]"), small) << line;
+  EXPECT_EQ(line.find("Pneumothorax"), std::string::npos);
+  EXPECT_EQ(line.find("Mass"), std::string::npos);
+  EXPECT_NE(md.find("- Pneumothorax: adding the marker raises its probability by 0.310"), std::string::npos);
+
+  // Findings and limitations from the numbers and the file's texts.
+  EXPECT_NE(html.find("The maps of Cardiomegaly fail the randomisation check (Spearman rho"), std::string::npos);
+  EXPECT_NE(html.find("down to layer4: Cardiomegaly 0.81 (threshold 0.50))"), std::string::npos);
+  EXPECT_NE(html.find("12 of 14 classes pass the randomisation check"), std::string::npos);
+  EXPECT_NE(html.find("no faster than deleting random pixels for Mass 0.450 vs 0.400"), std::string::npos);
+  EXPECT_NE(html.find("Regions (phantom anatomy): Phantom regions come from the anatomy"), std::string::npos);
+  EXPECT_NE(html.find("a map cell spans about 32 px"), std::string::npos);
+  EXPECT_NE(html.find("is below 0.50"), std::string::npos);
+  EXPECT_NE(html.find("Hernia has none here"), std::string::npos);
+
+  // Files: the input copied unchanged, the heat map, the shown overlay only.
+  EXPECT_EQ(cxr::read_text_file(fs::path(f.out_dir) / "data/cam_stats.json"), cxr::read_text_file(kFixture));
+  EXPECT_NE(cxr::read_text_file(fs::path(f.out_dir) / "plots/cam_region_shares.svg").find("Pneumothorax *"), std::string::npos);
+  EXPECT_NE(html.find("id=\"cam-region-plot\""), std::string::npos);
+  EXPECT_TRUE(std::count(f.files.begin(), f.files.end(), "gradcam/Pneumothorax.png"));
+  EXPECT_FALSE(fs::exists(fs::path(f.out_dir) / "gradcam/Effusion.png"));
+  EXPECT_EQ(f.files.size(), 14u + 3u);
+}
+
+TEST_F(ReportTest, GradcamOverlayIsEmbeddedAsTheFilesBytes) {
+  const fs::path eval = write_gradcam_run("run");
+  const ReportFiles f = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(f.index_html), md = cxr::read_text_file(f.markdown);
+  const std::string prefix = "<img src=\"data:image/png;base64,";
+  EXPECT_EQ(count_of(html, prefix), 1u) << "only the flagged / marker class's overlay";
+  const size_t at = html.find(prefix);
+  ASSERT_NE(at, std::string::npos);
+  const size_t start = at + prefix.size();
+  const std::string encoded = html.substr(start, html.find('"', start) - start);
+  EXPECT_EQ(decode_base64(encoded), png_marker());
+  EXPECT_NE(html.find("alt=\"Grad-CAM overlay, Pneumothorax\"", start), std::string::npos);
+  EXPECT_EQ(cxr::read_text_file(fs::path(f.out_dir) / "gradcam/Pneumothorax.png"), png_marker());
+  EXPECT_NE(md.find("![Grad-CAM overlay, Pneumothorax](gradcam/Pneumothorax.png)"), std::string::npos);
+  EXPECT_EQ(md.find("data:image"), std::string::npos);
+
+  // A second flagged class: its overlay is shown too, with its own bytes.
+  edit(eval.parent_path().parent_path() / "gradcam/cam_stats.json",
+       [](ojson& j) { j["classes"]["Effusion"]["shortcut_flag"] = true; });
+  const std::string html2 = cxr::read_text_file(write_report({"", eval.string(), "", ""}).index_html);
+  EXPECT_EQ(count_of(html2, prefix), 2u);
+  EXPECT_NE(html2.find(png_data_uri(png_other())), std::string::npos);
+  EXPECT_EQ(count_of(html2, "class=\"badge shortcut\""), 2u);
+}
+
+TEST_F(ReportTest, ABadCamStatsFailsNamingThePointerAndKeepsTheReport) {
+  const fs::path eval = write_gradcam_run("run");
+  const fs::path cam = eval.parent_path().parent_path() / "gradcam";
+  const ReportFiles first = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(first.index_html);
+  const std::string good = cxr::read_text_file(cam / "cam_stats.json");
+  auto fails_with = [&](const std::function<void(ojson&)>& change, const std::string& expected) {
+    cxr::atomic_write_file(cam / "cam_stats.json", good);
+    edit(cam / "cam_stats.json", change);
+    const std::string error = error_of({"", eval.string(), "", ""});
+    EXPECT_NE(error.find("cam_stats.json: " + expected), std::string::npos) << error;
+    EXPECT_NE(error.find("cxrtrain gradcam"), std::string::npos) << error;
+    EXPECT_EQ(cxr::read_text_file(first.index_html), html);
+    for (const auto& file : first.files) EXPECT_TRUE(fs::exists(fs::path(first.out_dir) / file)) << file;
+  };
+  fails_with([](ojson& j) { j["classes"]["Effusion"]["off_target_share"]["mean"] = 1.5; },
+             "/classes/Effusion/off_target_share/mean is 1.5, outside [0, 1]");
+  fails_with([](ojson& j) { j["schema"] = "cxrtrain.cam_stats/2"; }, "/schema is 'cxrtrain.cam_stats/2'");
+  fails_with([](ojson& j) { j["classes"].erase("Hernia"); }, "/classes/Hernia is missing");
+  fails_with([](ojson& j) { j["classes"]["Mass"]["region_share"]["lungs"]["mean"] = "high"; },
+             "/classes/Mass/region_share/lungs/mean is a string");
+  fails_with([](ojson& j) { j["classes"]["Mass"]["region_share"]["spleen"] = {{"mean", 0.1}, {"ci95", nullptr}}; },
+             "/classes/Mass/region_share/spleen is not one of /regions/names");
+  fails_with([](ojson& j) { j["classes"]["Nodule"]["sanity"]["verdict"] = "MAYBE"; }, "/classes/Nodule/sanity/verdict is 'MAYBE'");
+  fails_with([](ojson& j) { j["classes"]["Nodule"]["counterfactual"] = nullptr; },
+             "/classes/Nodule/counterfactual is null, but /counterfactual says");
+  fails_with([](ojson& j) { j["classes"]["Pneumothorax"]["counterfactual"]["delta_p_ci95"] = {0.4, 0.2}; },
+             "/classes/Pneumothorax/counterfactual/delta_p_ci95 has lo > hi");
+  fails_with([](ojson& j) { j["counterfactual"]["shortcuts"][0]["class"] = "Pneumothorax2"; },
+             "/counterfactual/shortcuts/0/class names no class");
+  fails_with([](ojson& j) { j["classes"]["Pneumothorax"]["overlay"] = "../../secret.png"; },
+             "/classes/Pneumothorax/overlay is '../../secret.png', expected a path inside the gradcam folder");
+  fails_with([](ojson& j) { j["classes"]["Pneumothorax"]["overlay"] = "overlays/none.png"; },
+             "/classes/Pneumothorax/overlay names '");
+  cxr::atomic_write_file(cam / "overlays/Pneumothorax.png", "GIF89a not a png");
+  fails_with([](ojson&) {}, "/classes/Pneumothorax/overlay names '" + (cam / "overlays/Pneumothorax.png").string() +
+                                "', which is not a PNG file");
+  size_t siblings = 0;
+  for (const auto& e : fs::directory_iterator(eval)) siblings += e.path().filename().string().find(".tmp") != std::string::npos;
+  EXPECT_EQ(siblings, 0u) << "a staging folder was left behind";
+}
+
+TEST_F(ReportTest, GradcamTextIsEscaped) {
+  const fs::path eval = write_gradcam_run("run <b>x</b>");
+  edit(eval.parent_path().parent_path() / "gradcam/cam_stats.json", [](ojson& j) {
+    j["checkpoint"] = "<script>alert(1)</script>";
+    j["regions"]["limitation"] = "<img src=x onerror=alert(1)> & \"q\" | *a*";
+  });
+  const ReportFiles f = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(f.index_html), md = cxr::read_text_file(f.markdown);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("<img src=x"), std::string::npos);
+  EXPECT_NE(html.find("<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot;"), std::string::npos);
+  EXPECT_EQ(md.find("<script"), std::string::npos);
+  EXPECT_EQ(md.find("<img"), std::string::npos);
+  EXPECT_NE(md.find("&lt;img src=x onerror=alert(1)&gt; &amp; \"q\" \\| \\*a\\*"), std::string::npos);
+  EXPECT_NE(md.find("Pleural\\_Thickening | 120"), std::string::npos);
+
+  // Without cam_stats.json the run folder is named in the "not run" text, escaped.
+  fs::remove_all(eval.parent_path().parent_path() / "gradcam");
+  const std::string html2 = cxr::read_text_file(write_report({"", eval.string(), "", ""}).index_html);
+  EXPECT_EQ(html2.find("<b>x</b>"), std::string::npos);
+  EXPECT_NE(html2.find("(DIR: <code>" + (root_ / "run &lt;b&gt;x&lt;/b&gt;").string() + "</code>)"), std::string::npos);
+}
+
+TEST_F(ReportTest, WithoutCamStatsTheSectionSaysNotRun) {
+  // An evaluation folder outside a run: no run to name.
+  const fs::path dir = write_evaluation("ev");
+  ReportFiles f = write_report({"", dir.string(), "", ""});
+  std::string html = cxr::read_text_file(f.index_html);
+  const std::string md = cxr::read_text_file(f.markdown);
+  EXPECT_NE(html.find("<h2 id=\"interpretability\">Interpretability (Grad-CAM)</h2>\n<p id=\"gradcam-not-run\">not run: "
+                      "<code>cxrtrain gradcam --run DIR</code>"),
+            std::string::npos);
+  EXPECT_EQ(html.find("(DIR:"), std::string::npos);
+  EXPECT_EQ(html.find("gradcam-table"), std::string::npos);
+  const size_t md_section = md.find("## Interpretability (Grad-CAM)\n");
+  EXPECT_EQ(md.find("\nnot run: `cxrtrain gradcam --run DIR`"), md.find_first_not_of('\n', md_section + 31) - 1);
+  EXPECT_EQ(f.files.size(), 14u);
+  EXPECT_FALSE(fs::exists(fs::path(f.out_dir) / "data/cam_stats.json"));
+  // RUN/eval/test of a run without gradcam/: the run is named.
+  const fs::path eval = write_gradcam_run("run", /*with_gradcam=*/false);
+  html = cxr::read_text_file(write_report({"", eval.string() + "/", "", ""}).index_html);
+  EXPECT_NE(html.find("not run: <code>cxrtrain gradcam --run DIR</code> writes DIR/gradcam/cam_stats.json, which the next "
+                      "report shows here (DIR: <code>" + (root_ / "run").string() + "</code>)."),
+            std::string::npos);
 }

@@ -1,0 +1,314 @@
+// The interpretability section (see interpretability.h). Every sentence is built from the numbers it quotes.
+#include "report/interpretability.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/strings.h"
+#include "report/base64.h"
+#include "report/format.h"
+
+namespace cxr::report {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string list_words(const std::vector<std::string>& items) {
+  if (items.empty()) return "";
+  if (items.size() == 1) return items[0];
+  std::string out;
+  for (size_t i = 0; i + 1 < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + " and " + items.back();
+}
+
+std::string share_text(const ShareEstimate& s) {
+  return s.mean ? fixed(*s.mean) + (s.ci95 ? " " + interval(s.ci95) : std::string()) : std::string("n/a");
+}
+
+// The region with the largest mean share (first in the file's order on ties); -1 when no share is defined.
+int top_region(const ClassCam& c) {
+  int best = -1;
+  for (size_t r = 0; r < c.region_share.size(); ++r)
+    if (c.region_share[r].mean && (best < 0 || *c.region_share[r].mean > *c.region_share[static_cast<size_t>(best)].mean))
+      best = static_cast<int>(r);
+  return best;
+}
+
+std::string markers_text(const GradcamResult& g) {
+  std::vector<std::string> parts;
+  for (const auto& m : g.markers) parts.push_back(m.class_name + " (" + m.place + ")");
+  return list_words(parts);
+}
+
+std::string change_text(const MarkerTest& m) { return signed_fixed(m.delta_p_mean) + " " + interval(m.delta_p_ci95); }
+
+bool includes_zero_interval(const MarkerTest& m) { return m.delta_p_ci95.lo <= 0 && m.delta_p_ci95.hi >= 0; }
+
+// Why a change counts as none: its interval includes 0, or it is too small to matter.
+std::string unaffected_reason(const MarkerTest& m) {
+  if (includes_zero_interval(m)) return "its 95 % CI includes 0";
+  return "smaller than " + fixed(kNegligibleProbabilityChange, 2);
+}
+
+std::string auroc_clause(const MarkerTest& m, const std::string& marker) {
+  if (!m.auroc_with_marker || !m.auroc_without_marker) return "";
+  const std::string with = fixed(*m.auroc_with_marker), without = fixed(*m.auroc_without_marker);
+  if (with == without) return "; its AUROC stays at " + with + " with " + marker + " on every film and without it";
+  return std::string("; its AUROC ") + (*m.auroc_with_marker < *m.auroc_without_marker ? "falls" : "rises") + " from " +
+         without + " without " + marker + " to " + with + " with it on every film";
+}
+
+void causal(const GradcamResult& g, CamStatements& out) {
+  if (!g.causal_test) return;
+  const std::string marker = g.markers.size() == 1 ? "the marker" : "the markers";
+  std::vector<std::string> includes_zero, negligible;  // the unaffected other classes, by reason
+  // Marker classes first, then any other class the marker moves, then the rest in one sentence.
+  std::vector<const ClassCam*> order;
+  for (const auto& c : g.classes)
+    if (g.is_marker_class(c.name)) order.push_back(&c);
+  for (const auto& c : g.classes)
+    if (!g.is_marker_class(c.name)) order.push_back(&c);
+  for (const ClassCam* c : order) {
+    const MarkerTest& m = *c->marker_test;
+    const MarkerEffect e = marker_effect(*c);
+    const bool own = g.is_marker_class(c->name);
+    if (e == MarkerEffect::kUnaffected) {
+      if (own)
+        out.causal.push_back(c->name + ": adding its marker changes its probability by " + change_text(m) +
+                             " on average, " + unaffected_reason(m) + ": unaffected" + auroc_clause(m, marker) +
+                             ". The model does not use the marker on these films.");
+      else
+        (includes_zero_interval(m) ? includes_zero : negligible).push_back(c->name + " " + change_text(m));
+      continue;
+    }
+    // The change as a magnitude with its interval: "lowers by 0.050 [0.030, 0.070]".
+    const bool raises = e == MarkerEffect::kRaises;
+    const Interval size = raises ? m.delta_p_ci95 : Interval{-m.delta_p_ci95.hi, -m.delta_p_ci95.lo};
+    std::string s = c->name + ": adding " + (own ? marker : marker + " planted for " + markers_text(g)) + " " +
+                    (raises ? "raises" : "lowers") + " its probability by " + fixed(std::fabs(m.delta_p_mean)) + " " +
+                    interval(size) + " on average" + auroc_clause(m, marker) + ".";
+    s += own ? " The model uses the marker." : " This class's output responds to the marker too.";
+    out.causal.push_back(s);
+  }
+  std::vector<std::string> parts;
+  if (!includes_zero.empty()) parts.push_back("the interval includes 0 for " + join(includes_zero, ", "));
+  if (!negligible.empty())
+    parts.push_back("the change is smaller than " + fixed(kNegligibleProbabilityChange, 2) + " for " + join(negligible, ", "));
+  if (!parts.empty())
+    out.causal.push_back("Unaffected by " + marker + " (mean change of the probability, 95 % CI): " + join(parts, "; ") + ".");
+}
+
+void findings(const GradcamResult& g, CamStatements& out) {
+  std::vector<std::string> flagged;
+  for (const auto& c : g.classes) {
+    if (!c.shortcut_flag) continue;
+    const int top = top_region(c);
+    flagged.push_back(c.name + " puts " + share_text(c.off_target) + " of its maps' mass outside where its disease can be" +
+                      (top >= 0 ? ", the largest share in " + g.region_names[static_cast<size_t>(top)] + " (" +
+                                      fixed(*c.region_share[static_cast<size_t>(top)].mean) + ")"
+                                : std::string()));
+  }
+  if (flagged.empty())
+    out.findings.push_back("No class is flagged as a possible shortcut" +
+                           (g.shortcut_rule.empty() ? std::string(".") : " (rule: " + g.shortcut_rule + ")."));
+  else
+    out.findings.push_back("Flagged as a possible shortcut: " + join(flagged, "; ") +
+                           (g.shortcut_rule.empty() ? std::string(".") : " (rule: " + g.shortcut_rule + ")."));
+
+  std::vector<std::string> fail, fail_rho, pass, undecided;
+  std::vector<double> pass_rho;
+  for (const auto& c : g.classes) {
+    const auto rho = c.sanity_rho(g.layer);
+    if (c.sanity_verdict == "FAIL") {
+      fail.push_back(c.name);
+      fail_rho.push_back(c.name + " " + (rho ? fixed(*rho, 2) : std::string("n/a")) + " (threshold " +
+                         fixed(c.sanity_threshold, 2) + ")");
+    } else if (c.sanity_verdict == "PASS") {
+      pass.push_back(c.name);
+      if (rho) pass_rho.push_back(*rho);
+    } else {
+      undecided.push_back(c.name);
+    }
+  }
+  const std::string rho_what = "Spearman rho between the maps before and after randomising the weights down to " + g.layer;
+  if (!fail.empty())
+    out.findings.push_back("The maps of " + list_words(fail) + " fail the randomisation check (" + rho_what + ": " +
+                           join(fail_rho, ", ") + "): they change little when the learned weights are destroyed, so "
+                           "they show the image more than the model.");
+  if (!pass.empty()) {
+    std::string range;
+    if (!pass_rho.empty()) {
+      const auto [lo, hi] = std::minmax_element(pass_rho.begin(), pass_rho.end());
+      range = fixed(*lo, 2) == fixed(*hi, 2) ? " (" + rho_what + ": " + fixed(*lo, 2) + ")"
+                                             : " (" + rho_what + ": " + fixed(*lo, 2) + " to " + fixed(*hi, 2) + ")";
+    }
+    out.findings.push_back(std::to_string(pass.size()) + " of 14 classes pass the randomisation check: their maps change "
+                           "when the learned weights are destroyed" + range + ".");
+  }
+  if (!undecided.empty()) out.findings.push_back("The randomisation check was not decided for " + list_words(undecided) + ".");
+
+  std::vector<std::string> better, not_better;
+  for (const auto& c : g.classes) {
+    if (!c.deletion_auc || !c.random_deletion_auc) continue;
+    if (*c.deletion_auc < *c.random_deletion_auc) better.push_back(c.name);
+    else not_better.push_back(c.name + " " + fixed(*c.deletion_auc) + " vs " + fixed(*c.random_deletion_auc));
+  }
+  if (!not_better.empty())
+    out.findings.push_back("Deleting the pixels the maps rank highest lowers the probability no faster than deleting "
+                           "random pixels for " + list_words(not_better) + " (deletion AUC vs random): these maps do "
+                           "not find what the prediction uses.");
+  if (!better.empty())
+    out.findings.push_back("Deleting the pixels the maps rank highest lowers the probability faster than random deletion "
+                           "(a lower deletion AUC) for " + std::to_string(better.size()) + " class" + (better.size() == 1 ? "" : "es") +
+                           ": " + list_words(better) + ".");
+}
+
+void limitations(const GradcamResult& g, CamStatements& out) {
+  if (!g.regions_limitation.empty()) out.limitations.push_back("Regions (" + g.regions_kind + "): " + g.regions_limitation);
+  const double cell = static_cast<double>(g.image_size) / static_cast<double>(std::min(g.feature_map[0], g.feature_map[1]));
+  out.limitations.push_back("Grad-CAM on " + g.layer + " has a " + std::to_string(g.feature_map[0]) + " x " +
+                            std::to_string(g.feature_map[1]) + " feature map for " + std::to_string(g.image_size) +
+                            " px images: a map cell spans about " + fixed(cell, 0) + " px, so region shares, peaks and "
+                            "boxes are that coarse.");
+  std::set<std::string> thresholds;
+  int64_t n_sanity = 0;
+  for (const auto& c : g.classes) {
+    thresholds.insert(fixed(c.sanity_threshold, 2));
+    n_sanity = std::max(n_sanity, c.sanity_n);
+  }
+  out.limitations.push_back("The randomisation check (Adebayo et al. 2018) passes a class when the Spearman rank correlation "
+                            "of its maps before and after randomising the weights down to " + g.layer + " is below " +
+                            join(std::vector<std::string>(thresholds.begin(), thresholds.end()), " / ") +
+                            ": a convention, not a test, on at most " + std::to_string(n_sanity) + " images per class.");
+  out.limitations.push_back("Maps of at most " + thousands(g.per_class) + " images per class" +
+                            (g.selection_rule.empty() ? std::string(".") : ": " + g.selection_rule + "."));
+  std::vector<std::string> no_truth;
+  for (const auto& c : g.classes)
+    if (!c.pointing_hit_rate) no_truth.push_back(c.name);
+  if (!no_truth.empty())
+    out.limitations.push_back("The pointing game and IoBB need the lesion's position; " + list_words(no_truth) +
+                              (no_truth.size() == 1 ? " has" : " have") + " none here (n/a).");
+}
+
+std::string sanity_cell(const ClassCam& c, const std::string& layer) {
+  if (c.sanity_verdict == "n/a") return "n/a";
+  const auto rho = c.sanity_rho(layer);
+  return c.sanity_verdict + (rho ? " (rho " + fixed(*rho, 2) + ")" : std::string());
+}
+
+std::string effect_word(MarkerEffect e, bool own) {
+  switch (e) {
+    case MarkerEffect::kRaises: return own ? "raised: uses the marker" : "raised";
+    case MarkerEffect::kLowers: return own ? "lowered: uses the marker" : "lowered";
+    case MarkerEffect::kUnaffected: return "unaffected";
+    case MarkerEffect::kNotTested: break;
+  }
+  return "not tested";
+}
+
+json texts(const std::vector<std::string>& v) {
+  json out = json::array();
+  for (const auto& s : v) out.push_back({{"text", s}});
+  return out;
+}
+
+}  // namespace
+
+MarkerEffect marker_effect(const ClassCam& c) {
+  if (!c.marker_test) return MarkerEffect::kNotTested;
+  const MarkerTest& m = *c.marker_test;
+  if (includes_zero_interval(m) || std::fabs(m.delta_p_mean) < kNegligibleProbabilityChange) return MarkerEffect::kUnaffected;
+  return m.delta_p_mean > 0 ? MarkerEffect::kRaises : MarkerEffect::kLowers;
+}
+
+CamStatements cam_statements(const GradcamResult& g) {
+  CamStatements out;
+  causal(g, out);
+  findings(g, out);
+  limitations(g, out);
+  return out;
+}
+
+std::string overlay_report_path(const ClassCam& c) { return "gradcam/" + c.name + ".png"; }
+
+json interpretability_view(const GradcamResult* g, const CamStatements* st, const std::string& svg,
+                           const std::string& report_split, const std::string& run_dir) {
+  if (!g) return {{"gradcam", nullptr}, {"gradcam_not_run", {{"run", run_dir.empty() ? json(nullptr) : json(run_dir)}}}};
+  json rows = json::array(), causal_rows = json::array(), overlays = json::array();
+  for (const auto& c : g->classes) {
+    const int top = top_region(c);
+    rows.push_back(
+        {{"name", c.name},
+         {"n_images", thousands(c.n_images)},
+         {"top_region", top >= 0 ? g->region_names[static_cast<size_t>(top)] : std::string("n/a")},
+         {"top_share", top >= 0 ? fixed(*c.region_share[static_cast<size_t>(top)].mean) : std::string("")},
+         {"off_target", share_text(c.off_target)},
+         {"flagged", c.shortcut_flag},
+         {"pointing", c.pointing_hit_rate ? fixed(*c.pointing_hit_rate) + " " + interval(c.pointing_ci95, "") : "n/a"},
+         {"pointing_n", thousands(c.pointing_n)},
+         {"iobb", fixed_or(c.iobb_hit_rate)},
+         {"sanity", sanity_cell(c, g->layer)},
+         {"sanity_fail", c.sanity_verdict == "FAIL"},
+         {"deletion", c.deletion_auc && c.random_deletion_auc
+                          ? fixed(*c.deletion_auc) + " vs " + fixed(*c.random_deletion_auc) + " (n " + thousands(c.deletion_n) + ")"
+                          : std::string("not run")}});
+    if (c.marker_test) {
+      const MarkerTest& m = *c.marker_test;
+      const bool own = g->is_marker_class(c.name);
+      causal_rows.push_back({{"name", c.name},
+                             {"marker", own},
+                             {"delta", signed_fixed(m.delta_p_mean)},
+                             {"ci", interval(m.delta_p_ci95)},
+                             {"auroc_without", fixed_or(m.auroc_without_marker)},
+                             {"auroc_with", fixed_or(m.auroc_with_marker)},
+                             {"n", thousands(m.n)},
+                             {"effect", effect_word(marker_effect(c), own)}});
+    }
+    if (g->overlay_shown(c)) {
+      std::vector<std::string> why;
+      if (c.shortcut_flag) why.push_back("flagged as a possible shortcut");
+      if (g->is_marker_class(c.name)) why.push_back("a marker was planted for it");
+      json o = {{"name", c.name}, {"why", join(why, "; ")}};
+      if (c.overlay_png.empty()) {
+        o["missing"] = true;
+      } else {
+        o["data_uri"] = png_data_uri(c.overlay_png);
+        o["file"] = overlay_report_path(c);
+      }
+      overlays.push_back(o);
+    }
+  }
+  std::vector<std::string> markers;
+  for (const auto& m : g->markers) markers.push_back(m.class_name + " (" + m.place + ", bit " + std::to_string(m.bit) + ")");
+  json view = {
+      {"run_dir", g->run_dir},
+      {"checkpoint", g->checkpoint},
+      {"split", g->split},
+      {"source", g->source},
+      {"layer", g->layer},
+      {"feature_map", std::to_string(g->feature_map[0]) + " x " + std::to_string(g->feature_map[1])},
+      {"image_size", std::to_string(g->image_size)},
+      {"method", g->method},
+      {"regions_kind", g->regions_kind},
+      {"seconds", g->seconds_total ? fixed(*g->seconds_total, 1) : std::string("n/a")},
+      {"split_note", g->split == report_split ? json(nullptr)
+                                              : json({{"text", "The Grad-CAM statistics are for the " + g->split +
+                                                                   " split; the rest of this report is for " + report_split + "."}})},
+      {"reminder", kCamReminder},
+      {"causal", g->causal_test ? json({{"markers", list_words(markers)},
+                                        {"n_images", thousands(g->causal_n_images)},
+                                        {"films", g->causal_films},
+                                        {"rows", causal_rows},
+                                        {"statements", texts(st->causal)}})
+                                : json(nullptr)},
+      {"rows", rows},
+      {"svg", svg},
+      {"overlays", overlays},
+      {"findings", texts(st->findings)},
+      {"limitations", texts(st->limitations)},
+  };
+  return {{"gradcam", view}, {"gradcam_not_run", nullptr}};
+}
+
+}  // namespace cxr::report
