@@ -24,7 +24,10 @@ class PhantomReplay {
   const SynthRecord& record(const std::string& image_index) const;
   // image: size()^2 bytes; mask (uint16 lesion bits) and anatomy (kAnat* bits incl. kAnatMarker) may be null.
   // markers: bit s draws the marker of shortcut spec s (record.shortcut gives the pack's own film).
-  void render(const SynthRecord& record, uint8_t markers, uint8_t* image, uint16_t* mask, uint8_t* anatomy) const;
+  // natural_markers = false leaves out the AP films' text tags and ECG electrodes (the lead letter stays); they
+  // are drawn last from their own random stream, so everything else is unchanged.
+  void render(const SynthRecord& record, uint8_t markers, uint8_t* image, uint16_t* mask, uint8_t* anatomy,
+              bool natural_markers = true) const;
 
  private:
   std::string pack_dir_;

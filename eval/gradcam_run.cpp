@@ -318,8 +318,13 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   } done{world};
 
   const auto t_start = Clock::now();
-  if (o.per_class < 1) throw UserError("--per-class must be >= 1");
-  if (o.deletion_steps < 1) throw UserError("--deletion-steps must be >= 1");
+  if (o.per_class < 1) throw UserError("--per-class must be >= 1, got " + std::to_string(o.per_class));
+  if (o.deletion_steps < 1) throw UserError("--deletion-steps must be >= 1, got " + std::to_string(o.deletion_steps));
+  if (o.deletion_images < 0) throw UserError("--deletion-images must be >= 0 (0 skips the deletion curves)");
+  if (o.sanity_images < 1) throw UserError("--sanity-images must be >= 1, got " + std::to_string(o.sanity_images));
+  if (o.overlay_columns < 1) throw UserError("--overlay-columns must be >= 1, got " + std::to_string(o.overlay_columns));
+  if (o.bootstrap < 100) throw UserError("--bootstrap must be >= 100 for a 95 % interval, got " + std::to_string(o.bootstrap));
+  if (o.counterfactual_images < 0) throw UserError("--counterfactual-images must be >= 0 (0 = the whole split)");
   const int stage = cam_stage(o.layer);
   const std::string split_name = cfg.eval.split;
   const fs::path eval_dir = fs::path(o.run_dir) / "eval" / split_name;
@@ -339,6 +344,10 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     if (!c || !(*c).contains("checkpoint") || !(*c)["checkpoint"].is_string())
       throw UserError(metrics_path.string() + ": /model/checkpoint is missing", "rerun cxrtrain evaluate, or pass --checkpoint");
     checkpoint = (*c)["checkpoint"].get<std::string>();
+    // The run's own copy first: the recorded path may be relative to where evaluate ran, or the run was moved.
+    // The probabilities are compared with predictions.csv below, so a wrong model cannot pass unnoticed.
+    const fs::path own = fs::path(o.run_dir) / "checkpoints" / fs::path(checkpoint).filename();
+    if (fs::exists(own)) checkpoint = own.string();
   }
   checkpoint = run_checkpoint(o.run_dir, checkpoint);
 
@@ -512,6 +521,8 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     const std::vector<int64_t> chosen = sel[c].all();
     std::array<std::vector<double>, kNumCamRegions> share_values;
     int64_t hits = 0, pointed = 0, localised = 0;
+    double lesion_area = 0;  // summed fraction of the film the class's lesion (or box) covers
+    int64_t peak_off = 0;    // maps whose peak lies outside the class's places
     std::array<int64_t, kLocalisationThresholds.size()> iou_hits{}, iobb_hits{};
     std::vector<uint8_t> target;
     std::vector<uint8_t> called_positive;  // where the model looks when it calls the class: TPs and FPs
@@ -525,6 +536,10 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
         for (int r = 0; r < kNumCamRegions; ++r) share_values[r].push_back((*shares)[r]);
         const double off = off_target_share(*shares, c);
         off_values[c].push_back(off);
+        const auto peak = peak_point(cams.maps, static_cast<int64_t>(i), c, S);
+        const int region = regions_of(i)[static_cast<size_t>(std::min(S - 1, static_cast<int>(peak[1]))) * S +
+                                         static_cast<size_t>(std::min(S - 1, static_cast<int>(peak[0])))];
+        peak_off += !(allowed_regions(c) >> region & 1);
         // The same film's other maps, measured against this class's places: what the model's attention to this
         // film looks like anyway (borders, padding, the body's edge). The excess is this class's own.
         double others = 0;
@@ -535,6 +550,7 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
       }
       const auto truth = truth_of(i, c, target);
       if (!truth) continue;
+      lesion_area += static_cast<double>(std::count(target.begin(), target.end(), uint8_t{1})) / static_cast<double>(target.size());
       ++pointed;
       hits += near_target(peak_point(cams.maps, static_cast<int64_t>(i), c, S), target, S, tol);
       ++localised;
@@ -572,6 +588,8 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     cj["off_target_share"] = {{"mean", num_or_null(off_mean[c])}, {"ci95", ci_json(off_ci)}};
     // The same, minus the film's other classes' maps measured against this class's places (paired per film):
     // what is this class's own rather than the model's attention to the film anyway (edges, padding).
+    cj["peak_off_target"] = {{"rate", off_values[c].empty() ? json(nullptr) : json(static_cast<double>(peak_off) / static_cast<double>(off_values[c].size()))},
+                             {"ci95", off_values[c].empty() ? json(nullptr) : ci_json(wilson_ci95(peak_off, static_cast<int64_t>(off_values[c].size())))}};
     cj["off_target_excess"] = {{"mean", num_or_null(mean_of(excess_values[c]))}, {"ci95", ci_json(excess_ci)}};
     cj["shortcut_flag"] = false;
     cj["shortcut_score"] = num_or_null(off_mean[c]);
@@ -580,7 +598,8 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
                            {"ci95", pointed ? ci_json(wilson_ci95(hits, pointed)) : json(nullptr)}};
     cj["iobb_hit_rate"] = loc_iobb["0.5"];
     cj["localisation"] = {{"truth", localised ? (phantom ? "lesion mask" : "NIH box") : "none"},
-                          {"n", localised}, {"iou", loc_iou}, {"iobb", loc_iobb}};
+                          {"n", localised}, {"iou", loc_iou}, {"iobb", loc_iobb},
+                          {"lesion_area_fraction", localised ? json(lesion_area / static_cast<double>(localised)) : json(nullptr)}};
   }
   const ShortcutDecision decision = decide_shortcuts(off_mean, off_low);
   for (int c = 0; c < K; ++c) {
@@ -655,8 +674,9 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
       const size_t n = std::min(sel[c].tp.size(), static_cast<size_t>(std::max(0, o.deletion_images)));
       for (size_t k = 0; k < n; ++k) {
         const int64_t row = sel[c].tp[k];
-        const torch::Tensor x = load_inputs(split, pre, {row})[0][0];  // [T,T]
         const torch::Tensor m = cams.maps[slot_of.at(row)][c].contiguous();
+        if (!(m.max().item<float>() > 0)) continue;  // no map to order the pixels by
+        const torch::Tensor x = load_inputs(split, pre, {row})[0][0];  // [T,T]
         const std::vector<float> up = upsample_bilinear(m.data_ptr<float>(), static_cast<int>(fh), static_cast<int>(fw), T);
         std::vector<int64_t> by_map(static_cast<size_t>(T) * T), random(by_map.size());
         std::iota(by_map.begin(), by_map.end(), 0);
@@ -690,66 +710,100 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   }
   const double secs_deletion = seconds_since(t_deletion);
 
-  // The causal test (phantom with planted markers): every film of the split re-rendered with all markers and
-  // with none, everything else equal; the change in each class's probability and its AUROC either way.
+  // The causal tests, on the phantom only, where films can be re-rendered with one thing changed: (1) with planted
+  // markers, every film of the split with all markers drawn and with none; (2) the natural markers, the AP films'
+  // text tags and ECG electrodes, present as rendered and left out. Patient, lesions and noise are identical.
   const auto t_cf = Clock::now();
-  json counterfactual = nullptr;
+  json counterfactual = nullptr, natural = nullptr;
+  // Probabilities of the first n films rendered two ways; `keep` drops pairs whose films are identical.
+  struct Paired {
+    std::vector<double> a, b;                   // [n,14] each
+    std::array<std::vector<uint8_t>, K> truth;  // the films' true labels
+    int64_t n = 0;
+  };
+  auto paired = [&](int64_t limit, const char* label, uint8_t markers_a, bool natural_a, uint8_t markers_b,
+                    bool natural_b, bool only_ap) {
+    Paired out;
+    std::vector<const data::SynthRecord*> records;
+    for (int64_t i = 0; i < split.size() && static_cast<int64_t>(records.size()) < limit; ++i) {
+      const auto& m = split.meta()[static_cast<size_t>(i)];
+      if (only_ap && m.view != data::kViewAP) continue;
+      records.push_back(&replay->record(m.image_index));
+    }
+    ProgressBar bar(static_cast<int64_t>(records.size()), label, "film", o.progress);
+    const size_t chunk = 256;
+    for (size_t b = 0; b < records.size(); b += chunk) {
+      const size_t e = std::min(records.size(), b + chunk);
+      std::vector<std::vector<uint8_t>> fa, fb;
+      std::vector<const data::SynthRecord*> kept;
+      for (size_t i = b; i < e; ++i) {
+        const data::SynthRecord& r = *records[i];
+        std::vector<uint8_t> x(static_cast<size_t>(S) * S), y(x.size());
+        replay->render(r, markers_a == 0xff ? r.shortcut : markers_a, x.data(), nullptr, nullptr, natural_a);
+        replay->render(r, markers_b == 0xff ? r.shortcut : markers_b, y.data(), nullptr, nullptr, natural_b);
+        if (x == y) continue;  // nothing to remove on this film
+        fa.push_back(std::move(x));
+        fb.push_back(std::move(y));
+        kept.push_back(&r);
+      }
+      bar.advance(static_cast<int64_t>(e - b));
+      if (kept.empty()) continue;
+      const torch::Tensor pa = run.probabilities(inputs_from_films(fa, pre)).contiguous();
+      const torch::Tensor pb = run.probabilities(inputs_from_films(fb, pre)).contiguous();
+      out.a.insert(out.a.end(), pa.data_ptr<double>(), pa.data_ptr<double>() + pa.numel());
+      out.b.insert(out.b.end(), pb.data_ptr<double>(), pb.data_ptr<double>() + pb.numel());
+      for (const auto* r : kept)
+        for (int c = 0; c < K; ++c) out.truth[c].push_back(r->phantom.labels[static_cast<size_t>(c)]);
+      out.n += static_cast<int64_t>(kept.size());
+    }
+    bar.finish();
+    return out;
+  };
+  auto per_class_change = [&](const Paired& pr, int c, uint64_t salt, bool aurocs) {
+    std::vector<double> delta, pa, pb;
+    for (int64_t i = 0; i < pr.n; ++i) {
+      pa.push_back(pr.a[static_cast<size_t>(i * K + c)]);
+      pb.push_back(pr.b[static_cast<size_t>(i * K + c)]);
+      delta.push_back(pa.back() - pb.back());
+    }
+    json j = {{"delta_p_mean", num_or_null(mean_of(delta))},
+              {"delta_p_ci95", ci_json(bootstrap_mean_ci95(delta, o.bootstrap, mix_seed(static_cast<uint64_t>(cfg.seed), salt + static_cast<uint64_t>(c))))}};
+    if (aurocs) {
+      const auto with = auroc(pa, pr.truth[c]), without = auroc(pb, pr.truth[c]);
+      j["auroc_with_marker"] = with ? json(*with) : json(nullptr);
+      j["auroc_without_marker"] = without ? json(*without) : json(nullptr);
+    }
+    j["n"] = pr.n;
+    return j;
+  };
+  const int64_t cf_limit = o.counterfactual_images > 0 ? o.counterfactual_images : split.size();
   if (phantom && !replay->plan().shortcuts.empty()) {
     const auto& shortcuts = replay->plan().shortcuts;
     const auto all_markers = static_cast<uint8_t>((1u << shortcuts.size()) - 1);
-    int64_t n = split.size();
-    if (o.counterfactual_images > 0) n = std::min(n, o.counterfactual_images);
-    std::vector<double> with(static_cast<size_t>(n) * K), without(with.size());
-    std::array<std::vector<uint8_t>, K> truth;
-    ProgressBar bar(n, "causal test", "film", o.progress);
-    const int chunk = 256;
-    for (int64_t b = 0; b < n; b += chunk) {
-      const int64_t e = std::min(n, b + chunk);
-      std::vector<std::vector<uint8_t>> on(static_cast<size_t>(e - b)), off(on.size());
-      for (int64_t i = b; i < e; ++i) {
-        const data::SynthRecord& r = replay->record(split.meta()[static_cast<size_t>(i)].image_index);
-        auto& a = on[static_cast<size_t>(i - b)];
-        auto& z = off[static_cast<size_t>(i - b)];
-        a.resize(static_cast<size_t>(S) * S);
-        z.resize(a.size());
-        replay->render(r, all_markers, a.data(), nullptr, nullptr);
-        replay->render(r, 0, z.data(), nullptr, nullptr);
-        for (int c = 0; c < K; ++c) truth[c].push_back(r.phantom.labels[static_cast<size_t>(c)]);
-      }
-      const torch::Tensor pa = run.probabilities(inputs_from_films(on, pre));
-      const torch::Tensor pz = run.probabilities(inputs_from_films(off, pre));
-      std::copy_n(pa.contiguous().data_ptr<double>(), (e - b) * K, with.begin() + b * K);
-      std::copy_n(pz.contiguous().data_ptr<double>(), (e - b) * K, without.begin() + b * K);
-      bar.advance(e - b);
-    }
-    bar.finish();
+    const Paired pr = paired(cf_limit, "causal test: planted markers", all_markers, true, 0, true, false);
     json marker_list = json::array();
     for (size_t s = 0; s < shortcuts.size(); ++s)
       marker_list.push_back({{"class", data::kClassNames[shortcuts[s].cls]},
                              {"place", data::shortcut_place_name(shortcuts[s].place)},
                              {"bit", s}});
     counterfactual = {{"shortcuts", marker_list},
-                      {"n_images", n},
+                      {"n_images", pr.n},
                       {"films", "the split's films re-rendered from the pack's seeds with every planted marker drawn and "
                                 "with none; patient, lesions, noise and tags identical. AUROC against the films' true "
                                 "labels (the phantom's truth, not the noisy text-mined labels)"}};
-    for (int c = 0; c < K; ++c) {
-      std::vector<double> delta(static_cast<size_t>(n)), pw(static_cast<size_t>(n)), pz(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        pw[static_cast<size_t>(i)] = with[static_cast<size_t>(i * K + c)];
-        pz[static_cast<size_t>(i)] = without[static_cast<size_t>(i * K + c)];
-        delta[static_cast<size_t>(i)] = pw[static_cast<size_t>(i)] - pz[static_cast<size_t>(i)];
-      }
-      const auto a_with = auroc(pw, truth[c]), a_without = auroc(pz, truth[c]);
-      classes[data::kClassNames[c]]["counterfactual"] = {
-          {"delta_p_mean", mean_of(delta)},
-          {"delta_p_ci95", ci_json(bootstrap_mean_ci95(delta, o.bootstrap, mix_seed(static_cast<uint64_t>(cfg.seed), 0xcf + static_cast<uint64_t>(c))))},
-          {"auroc_with_marker", a_with ? json(*a_with) : json(nullptr)},
-          {"auroc_without_marker", a_without ? json(*a_without) : json(nullptr)},
-          {"n", n}};
-    }
+    for (int c = 0; c < K; ++c) classes[data::kClassNames[c]]["counterfactual"] = per_class_change(pr, c, 0xcf, true);
   } else {
     for (int c = 0; c < K; ++c) classes[data::kClassNames[c]]["counterfactual"] = nullptr;
+  }
+  if (phantom) {
+    // 0xff: each film's own planted markers, unchanged.
+    const Paired pr = paired(cf_limit, "causal test: AP tags and electrodes", 0xff, true, 0xff, false, true);
+    natural = {{"n_images", pr.n},
+               {"films", "the split's AP films that carry a text tag ('PORTABLE', 'AP', 'SUPINE') or ECG electrodes, "
+                         "re-rendered without them; delta = probability as rendered minus without. AP films are sicker, "
+                         "as in NIH, so a model may learn the view from its tags: a natural shortcut"}};
+    for (int c = 0; c < K; ++c)
+      classes[data::kClassNames[c]]["counterfactual_natural_markers"] = per_class_change(pr, c, 0xa9, false);
   }
   const double secs_cf = seconds_since(t_cf);
 
@@ -833,12 +887,13 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
         "as torchvision initialises them, cumulatively; Spearman's rho between the trained and the randomised model's "
         "maps (before the ReLU) per image and class, averaged; PASS when rho < " + std::to_string(kSanityThreshold) +
         " once layer4 is randomised";
-    out["deletion_rule"] = "the top " + std::to_string(o.deletion_images) + " true positives per class: pixels set to the "
+    out["deletion_rule"] = "the top " + std::to_string(o.deletion_images) + " true positives per class whose map has mass: pixels set to the "
                            "film's mean in the order of the map (highest first) and in a random order, " +
                            std::to_string(o.deletion_steps + 1) + " fractions from 0 to 1; area under the class "
                            "probability (lower than random = the map found what the prediction uses)";
     out["reminder"] = kReminder;
     out["counterfactual"] = counterfactual;
+    out["counterfactual_natural_markers"] = natural;
     out["seconds"] = {{"cams", secs_cams},
                       {"images_per_second", secs_cams > 0 ? static_cast<double>(union_rows.size()) / secs_cams : 0.0},
                       {"sanity", secs_sanity},

@@ -72,6 +72,7 @@ ClassCam read_class(const JsonInput& in, const std::string& name, const std::vec
   c.n_tp = count(in, p + "/n_tp");
   c.n_fp = count(in, p + "/n_fp");
   c.n_fn = count(in, p + "/n_fn");
+  c.n_maps_with_mass = count(in, p + "/n_maps_with_mass");
   const std::vector<std::string> keys = in.keys(p + "/region_share");
   for (const auto& k : keys)
     if (std::find(regions.begin(), regions.end(), k) == regions.end())

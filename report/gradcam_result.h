@@ -39,6 +39,7 @@ struct MarkerTest {
 struct ClassCam {
   std::string name;
   int64_t n_images = 0, n_tp = 0, n_fp = 0, n_fn = 0;
+  int64_t n_maps_with_mass = 0;  // the images behind the region shares: TPs and FPs whose map has mass
   std::vector<ShareEstimate> region_share;  // GradcamResult::region_names order
   ShareEstimate off_target;                 // mass outside where the class's disease can be
   bool shortcut_flag = false;

@@ -318,13 +318,13 @@ Plot region_share_heatmap(const GradcamResult& g) {
       cell["flagged"] = c.shortcut_flag && r == largest;
       cell["tooltip"] = c.name + ", " + g.region_names[r] + ": mean share " + fixed_or(s.mean) +
                         (s.ci95 ? " (95 % CI " + interval(s.ci95) + ")" : std::string()) + " over " +
-                        std::to_string(c.n_images) + " maps";
+                        std::to_string(c.n_maps_with_mass) + " maps";
       row_cells.push_back(cell);
       shares[g.region_names[r]] = nullable(s.mean);
     }
     row["cells"] = row_cells;
     rows.push_back(row);
-    data.push_back({{"class", c.name}, {"n_images", c.n_images}, {"shortcut_flag", c.shortcut_flag}, {"mean_share", shares}});
+    data.push_back({{"class", c.name}, {"n_images", c.n_images}, {"n_maps_with_mass", c.n_maps_with_mass}, {"shortcut_flag", c.shortcut_flag}, {"mean_share", shares}});
   }
   const double bottom = top + static_cast<double>(g.classes.size()) * ch;
   json legend = json::array();

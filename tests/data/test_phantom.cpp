@@ -539,7 +539,7 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
   const int S = 64;
   std::vector<uint8_t> stored(S * S), again(S * S), twin(S * S), anat(S * S);
   std::vector<uint16_t> stored_mask(S * S), mask(S * S);
-  int64_t films = 0, marked = 0;
+  int64_t films = 0, marked = 0, natural = 0;
   for (const std::string split : {"train", "val", "test"}) {
     PackSplit ps((root_ / "replay").string(), split);
     for (int64_t i = 0; i < ps.size(); ++i) {
@@ -565,12 +565,23 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
           if (in_box && r.shortcut & 1 && boxes[0].x <= x && x < boxes[0].x + boxes[0].w && y < boxes[0].y + boxes[0].h)
             EXPECT_TRUE(anat[k] & kAnatMarker) << "marker pixel not in the anatomy's marker bit";
         }
+      // Without the natural markers (AP tags, ECG electrodes) only marker pixels change, and only on AP films.
+      replay.render(r, r.shortcut, twin.data(), nullptr, nullptr, /*natural_markers=*/false);
+      int64_t changed = 0;
+      for (size_t k = 0; k < twin.size(); ++k)
+        if (twin[k] != stored[k]) {
+          ++changed;
+          ASSERT_TRUE(anat[k] & kAnatMarker) << m.image_index << ": a non-marker pixel changed";
+        }
+      if (m.view != kViewAP) EXPECT_EQ(changed, 0) << m.image_index;
+      natural += changed > 0;
       marked += r.shortcut != 0;
       ++films;
     }
   }
   EXPECT_EQ(films, 400);
   EXPECT_GT(marked, 5);
+  EXPECT_GT(natural, 40) << "AP films (about 40 %) mostly carry a tag or electrodes";
   EXPECT_THROW(replay.record("no_such_image.png"), cxr::UserError);
   // A pack whose generator differs cannot be replayed.
   json manifest = json::parse(cxr::read_text_file(root_ / "replay" / "manifest.json"));
