@@ -979,13 +979,14 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
   g.bone = an.bone_density * p.bone;
   g.arms = an.arms;
   const float dome = an.diaphragm + inspiration;
-  float emph_descent = 0.f, emph_lucency = 0.f;
-  if (has(5)) {
-    emph_descent = rng.uniform(p.lesion[5].size_min, p.lesion[5].size_max);
-    emph_lucency = rng.uniform(p.lesion[5].strength_min, p.lesion[5].strength_max);
-  }
+  // Every random draw is made whether or not its class is present, so that a film rendered without one
+  // class's lesion (PhantomReplay's lesion-removal test) is otherwise the same film.
+  const float emph_descent_draw = rng.uniform(p.lesion[5].size_min, p.lesion[5].size_max);
+  const float emph_lucency_draw = rng.uniform(p.lesion[5].strength_min, p.lesion[5].strength_max);
+  const float emph_descent = has(5) ? emph_descent_draw : 0.f, emph_lucency = has(5) ? emph_lucency_draw : 0.f;
   int atel_side = pick_side(rng);
-  float atel_elev = has(0) ? rng.uniform(0.012f, 0.03f) : 0.f;
+  const float atel_elev_draw = rng.uniform(0.012f, 0.03f);
+  const float atel_elev = has(0) ? atel_elev_draw : 0.f;
   for (int side = 0; side < 2; ++side) {
     Lung& L = g.lung[side];
     L.sign = side == 0 ? -1.f : 1.f;
@@ -1027,8 +1028,8 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
     h.sin_t = std::sin(tilt);
     h.finish();
     g.heart0 = h;
+    const float k = rng.uniform(p.lesion[1].size_min, p.lesion[1].size_max);
     if (has(1)) {
-      float k = rng.uniform(p.lesion[1].size_min, p.lesion[1].size_max);
       h.a *= k;
       h.b *= 1.f + 0.45f * (k - 1.f);
       h.finish();
@@ -1371,8 +1372,9 @@ void render_phantom(const PhantomCase& cs, const PhantomParams& p, uint64_t seed
   {
     Rng lr(mix_seed(seed, 0x1e5));
     for (int cls = 0; cls < kNumClasses; ++cls) {
+      const uint64_t class_seed = lr.next();  // drawn for absent classes too: each lesion has its own stream
       if (!has(cls)) continue;
-      Rng r(mix_seed(lr.next(), static_cast<uint64_t>(cls)));
+      Rng r(mix_seed(class_seed, static_cast<uint64_t>(cls)));
       const LesionKnobs& k = p.lesion[static_cast<size_t>(cls)];
       switch (cls) {
         case 0: lesion_atelectasis(canvas, r, cls, k, atel_side); break;

@@ -59,16 +59,17 @@ const SynthRecord& PhantomReplay::record(const std::string& image_index) const {
   return plan_.records[it->second];
 }
 
-void PhantomReplay::render(const SynthRecord& r, uint8_t markers, uint8_t* image, uint16_t* mask, uint8_t* anatomy,
-                           bool natural_markers) const {
-  if (natural_markers) {
-    render_phantom(r.phantom, options_.params, r.render_seed, options_.size, image, mask, anatomy);
-  } else {
-    PhantomParams p = options_.params;
+void PhantomReplay::render(const SynthRecord& r, const Variant& v, uint8_t* image, uint16_t* mask,
+                           uint8_t* anatomy) const {
+  PhantomParams p = options_.params;
+  if (!v.natural_markers) {
     p.portable_tag_probability = 0;
     p.ecg_leads_probability = 0;
-    render_phantom(r.phantom, p, r.render_seed, options_.size, image, mask, anatomy);
   }
+  PhantomCase c = r.phantom;
+  if (v.without_lesion >= 0) c.labels.at(static_cast<size_t>(v.without_lesion)) = 0;
+  render_phantom(c, p, r.render_seed, options_.size, image, mask, anatomy);
+  const auto markers = static_cast<uint8_t>(v.markers < 0 ? r.shortcut : v.markers);
   for (size_t s = 0; s < plan_.shortcuts.size(); ++s)
     if (markers >> s & 1)
       draw_shortcut_marker(image, options_.size, plan_.shortcuts[s].place, static_cast<int>(s), mask, anatomy);

@@ -22,12 +22,22 @@ class PhantomReplay {
   int size() const { return options_.size; }
   // The film's plan (labels, patient, render seed, marker bits); UserError naming the image when unknown.
   const SynthRecord& record(const std::string& image_index) const;
+  // What to change in a film: its planted markers (bit s draws spec s's marker; -1 = the film's own), the AP
+  // films' text tags and ECG electrodes (drawn last from their own random stream; the lead letter stays), and
+  // one class's lesion (every lesion and anatomy change has its own random draws, so the rest of the film is
+  // unchanged).
+  struct Variant {
+    int markers = -1;
+    bool natural_markers = true;
+    int without_lesion = -1;
+  };
   // image: size()^2 bytes; mask (uint16 lesion bits) and anatomy (kAnat* bits incl. kAnatMarker) may be null.
-  // markers: bit s draws the marker of shortcut spec s (record.shortcut gives the pack's own film).
-  // natural_markers = false leaves out the AP films' text tags and ECG electrodes (the lead letter stays); they
-  // are drawn last from their own random stream, so everything else is unchanged.
-  void render(const SynthRecord& record, uint8_t markers, uint8_t* image, uint16_t* mask, uint8_t* anatomy,
-              bool natural_markers = true) const;
+  void render(const SynthRecord& record, const Variant& variant, uint8_t* image, uint16_t* mask,
+              uint8_t* anatomy) const;
+  // The film as the pack holds it.
+  void render(const SynthRecord& record, uint8_t* image, uint16_t* mask, uint8_t* anatomy) const {
+    render(record, Variant{}, image, mask, anatomy);
+  }
 
  private:
   std::string pack_dir_;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <exception>
@@ -325,6 +326,7 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   if (o.overlay_columns < 1) throw UserError("--overlay-columns must be >= 1, got " + std::to_string(o.overlay_columns));
   if (o.bootstrap < 100) throw UserError("--bootstrap must be >= 100 for a 95 % interval, got " + std::to_string(o.bootstrap));
   if (o.counterfactual_images < 0) throw UserError("--counterfactual-images must be >= 0 (0 = the whole split)");
+  if (o.lesion_images < 0) throw UserError("--lesion-images must be >= 0 (0 skips the lesion-removal test)");
   const int stage = cam_stage(o.layer);
   const std::string split_name = cfg.eval.split;
   const fs::path eval_dir = fs::path(o.run_dir) / "eval" / split_name;
@@ -477,7 +479,7 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
       if (!phantom) continue;
       const auto& m = split.meta()[static_cast<size_t>(union_rows[i])];
       const data::SynthRecord& r = replay->record(m.image_index);
-      replay->render(r, r.shortcut, again.data(), nullptr, anatomy.data());
+      replay->render(r, again.data(), nullptr, anatomy.data());
       if (again != films[i])
         throw UserError(cfg.data.pack + ": film '" + m.image_index + "' differs from its re-rendering",
                         "the pack was altered after synth, or another cxrtrain version made it: re-make the pack");
@@ -721,15 +723,10 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     std::array<std::vector<uint8_t>, K> truth;  // the films' true labels
     int64_t n = 0;
   };
-  auto paired = [&](int64_t limit, const char* label, uint8_t markers_a, bool natural_a, uint8_t markers_b,
-                    bool natural_b, bool only_ap) {
+  using Variant = data::PhantomReplay::Variant;
+  auto paired = [&](const std::vector<const data::SynthRecord*>& records, const std::string& label, const Variant& va,
+                    const Variant& vb) {
     Paired out;
-    std::vector<const data::SynthRecord*> records;
-    for (int64_t i = 0; i < split.size() && static_cast<int64_t>(records.size()) < limit; ++i) {
-      const auto& m = split.meta()[static_cast<size_t>(i)];
-      if (only_ap && m.view != data::kViewAP) continue;
-      records.push_back(&replay->record(m.image_index));
-    }
     ProgressBar bar(static_cast<int64_t>(records.size()), label, "film", o.progress);
     const size_t chunk = 256;
     for (size_t b = 0; b < records.size(); b += chunk) {
@@ -739,9 +736,9 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
       for (size_t i = b; i < e; ++i) {
         const data::SynthRecord& r = *records[i];
         std::vector<uint8_t> x(static_cast<size_t>(S) * S), y(x.size());
-        replay->render(r, markers_a == 0xff ? r.shortcut : markers_a, x.data(), nullptr, nullptr, natural_a);
-        replay->render(r, markers_b == 0xff ? r.shortcut : markers_b, y.data(), nullptr, nullptr, natural_b);
-        if (x == y) continue;  // nothing to remove on this film
+        replay->render(r, va, x.data(), nullptr, nullptr);
+        replay->render(r, vb, y.data(), nullptr, nullptr);
+        if (x == y) continue;  // nothing to change on this film
         fa.push_back(std::move(x));
         fb.push_back(std::move(y));
         kept.push_back(&r);
@@ -758,6 +755,16 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     }
     bar.finish();
     return out;
+  };
+  // The first `limit` films of the split that pass `keep`.
+  auto films_where = [&](int64_t limit, const std::function<bool(const data::SampleMeta&, const data::SynthRecord&)>& keep) {
+    std::vector<const data::SynthRecord*> records;
+    for (int64_t i = 0; i < split.size() && static_cast<int64_t>(records.size()) < limit; ++i) {
+      const auto& m = split.meta()[static_cast<size_t>(i)];
+      const data::SynthRecord& r = replay->record(m.image_index);
+      if (keep(m, r)) records.push_back(&r);
+    }
+    return records;
   };
   auto per_class_change = [&](const Paired& pr, int c, uint64_t salt, bool aurocs) {
     std::vector<double> delta, pa, pb;
@@ -780,7 +787,8 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   if (phantom && !replay->plan().shortcuts.empty()) {
     const auto& shortcuts = replay->plan().shortcuts;
     const auto all_markers = static_cast<uint8_t>((1u << shortcuts.size()) - 1);
-    const Paired pr = paired(cf_limit, "causal test: planted markers", all_markers, true, 0, true, false);
+    const Paired pr = paired(films_where(cf_limit, [](const auto&, const auto&) { return true; }),
+                             "causal test: planted markers", Variant{all_markers, true, -1}, Variant{0, true, -1});
     json marker_list = json::array();
     for (size_t s = 0; s < shortcuts.size(); ++s)
       marker_list.push_back({{"class", data::kClassNames[shortcuts[s].cls]},
@@ -797,13 +805,29 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   }
   if (phantom) {
     // 0xff: each film's own planted markers, unchanged.
-    const Paired pr = paired(cf_limit, "causal test: AP tags and electrodes", 0xff, true, 0xff, false, true);
+    const Paired pr = paired(films_where(cf_limit, [](const data::SampleMeta& m, const auto&) { return m.view == data::kViewAP; }),
+                             "causal test: AP tags and electrodes", Variant{}, Variant{-1, false, -1});
     natural = {{"n_images", pr.n},
+               {"lesion_removed", "per class, the first " + std::to_string(o.lesion_images) + " films of the split that "
+                                  "truly have the class, rendered as stored and without that class's lesion (everything "
+                                  "else identical); delta = that class's probability with minus without: near 0 means the "
+                                  "prediction does not use the lesion"},
                {"films", "the split's AP films that carry a text tag ('PORTABLE', 'AP', 'SUPINE') or ECG electrodes, "
                          "re-rendered without them; delta = probability as rendered minus without. AP films are sicker, "
                          "as in NIH, so a model may learn the view from its tags: a natural shortcut"}};
     for (int c = 0; c < K; ++c)
       classes[data::kClassNames[c]]["counterfactual_natural_markers"] = per_class_change(pr, c, 0xa9, false);
+    // Does the prediction use the lesion? Each class's films that truly have it, with and without its lesion.
+    for (int c = 0; c < K; ++c) {
+      const Paired lr = paired(films_where(o.lesion_images,
+                                           [c](const auto&, const data::SynthRecord& r) {
+                                             return r.phantom.labels[static_cast<size_t>(c)] != 0;
+                                           }),
+                               std::string("causal test: ") + data::kClassNames[c] + " lesion", Variant{},
+                               Variant{-1, true, c});
+      json j = per_class_change(lr, c, 0x1e5, false);
+      classes[data::kClassNames[c]]["counterfactual_lesion_removed"] = j;
+    }
   }
   const double secs_cf = seconds_since(t_cf);
 

@@ -28,7 +28,8 @@ struct GradcamOptions {
   int sanity_images = 16;        // images of the cascading-randomisation check
   int deletion_images = 8;       // top true positives per class for the deletion curves
   int deletion_steps = 10;       // deleted fractions 0, 1/steps, ..., 1
-  int64_t counterfactual_images = 0;  // films of the causal test (phantom with markers); 0 = the whole split
+  int64_t counterfactual_images = 0;  // films of the causal tests of markers (phantom); 0 = the whole split
+  int64_t lesion_images = 32;    // films per class of the lesion-removal test (phantom)
   int bootstrap = 1000;          // resamples of the images for the region-share intervals
   bool progress = true;
 };

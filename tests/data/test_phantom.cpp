@@ -539,7 +539,7 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
   const int S = 64;
   std::vector<uint8_t> stored(S * S), again(S * S), twin(S * S), anat(S * S);
   std::vector<uint16_t> stored_mask(S * S), mask(S * S);
-  int64_t films = 0, marked = 0, natural = 0;
+  int64_t films = 0, marked = 0, natural = 0, removed = 0;
   for (const std::string split : {"train", "val", "test"}) {
     PackSplit ps((root_ / "replay").string(), split);
     for (int64_t i = 0; i < ps.size(); ++i) {
@@ -548,12 +548,12 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
       ASSERT_EQ(r.shortcut, ps.shortcut()[static_cast<size_t>(i)]) << m.image_index;
       ps.read_image(i, stored.data());
       ps.read_lesion_mask(i, stored_mask.data());
-      replay.render(r, r.shortcut, again.data(), mask.data(), anat.data());
+      replay.render(r, again.data(), mask.data(), anat.data());
       ASSERT_EQ(again, stored) << m.image_index;
       ASSERT_EQ(mask, stored_mask) << m.image_index;
       // The twin: every marker flipped. Pixels differ only inside the flipped markers' boxes.
       const auto flipped = static_cast<uint8_t>(r.shortcut ^ 0x3);
-      replay.render(r, flipped, twin.data(), nullptr, nullptr);
+      replay.render(r, {flipped, true, -1}, twin.data(), nullptr, nullptr);
       const PixelBox boxes[2] = {shortcut_marker_box(S, ShortcutPlace::kTopLeft),
                                  shortcut_marker_box(S, ShortcutPlace::kBottomRight)};
       for (int y = 0; y < S; ++y)
@@ -566,7 +566,7 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
             EXPECT_TRUE(anat[k] & kAnatMarker) << "marker pixel not in the anatomy's marker bit";
         }
       // Without the natural markers (AP tags, ECG electrodes) only marker pixels change, and only on AP films.
-      replay.render(r, r.shortcut, twin.data(), nullptr, nullptr, /*natural_markers=*/false);
+      replay.render(r, {-1, /*natural_markers=*/false, -1}, twin.data(), nullptr, nullptr);
       int64_t changed = 0;
       for (size_t k = 0; k < twin.size(); ++k)
         if (twin[k] != stored[k]) {
@@ -575,6 +575,21 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
         }
       if (m.view != kViewAP) EXPECT_EQ(changed, 0) << m.image_index;
       natural += changed > 0;
+      // Without one class's lesion: that class's mask bit is gone, and where the class does not change the anatomy
+      // (all but Atelectasis, Cardiomegaly, Emphysema) every other class's mask is exactly as it was.
+      for (int c = 0; c < kNumClasses; ++c) {
+        if (!r.phantom.labels[static_cast<size_t>(c)]) continue;
+        std::vector<uint16_t> without(S * S);
+        replay.render(r, {-1, true, c}, twin.data(), without.data(), nullptr);
+        uint16_t bits = 0, others_differ = 0;
+        for (size_t k = 0; k < without.size(); ++k) {
+          bits |= without[k];
+          others_differ |= static_cast<uint16_t>((without[k] ^ stored_mask[k]) & ~(1u << c));
+        }
+        EXPECT_FALSE(bits >> c & 1) << m.image_index << ": class " << c << " still in the mask";
+        if (c != 0 && c != 1 && c != 5) EXPECT_EQ(others_differ, 0) << m.image_index << " without class " << c;
+        removed += 1;
+      }
       marked += r.shortcut != 0;
       ++films;
     }
@@ -582,6 +597,7 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
   EXPECT_EQ(films, 400);
   EXPECT_GT(marked, 5);
   EXPECT_GT(natural, 40) << "AP films (about 40 %) mostly carry a tag or electrodes";
+  EXPECT_GT(removed, 100) << "lesions removed one at a time";
   EXPECT_THROW(replay.record("no_such_image.png"), cxr::UserError);
   // A pack whose generator differs cannot be replayed.
   json manifest = json::parse(cxr::read_text_file(root_ / "replay" / "manifest.json"));

@@ -303,6 +303,23 @@ def causal():
           f"{others[worst]:.3f} ({worst})")
 
 
+def lesion_and_tags():
+    """The lesion-removal and natural-marker tests: present for every class, and some class visibly uses its lesion."""
+    s = load_stats()
+    check(s["counterfactual_natural_markers"] is not None, "no natural-marker test on a phantom pack")
+    used = []
+    for n, c in s["classes"].items():
+        les, nat = c.get("counterfactual_lesion_removed"), c.get("counterfactual_natural_markers")
+        check(les is not None and nat is not None, f"{n}: lesion-removal or natural-marker test missing")
+        if les["n"] > 0:
+            lo, hi = les["delta_p_ci95"]
+            check(lo <= les["delta_p_mean"] <= hi, f"{n}: lesion-removal CI {les['delta_p_ci95']} misses its mean")
+            if lo > 0.02:
+                used.append(f"{n} {les['delta_p_mean']:.2f}")
+    check(used, "no class's probability drops when its lesion is removed: the test cannot see anything")
+    print(f"    lesion removed lowers: {', '.join(used)}; natural markers on {s['counterfactual_natural_markers']['n_images']} AP films")
+
+
 def world_size():
     check(SAVED_NP1, "no -np 1 outputs to compare (check a failed)")
     r = gradcam(2)
@@ -457,6 +474,7 @@ def real_films():
 h.case("a. gradcam writes cam_stats.json, cams.npy, cams_index.csv and 14 overlays, consistent", outputs)
 h.case("b. selection counts, slot order and corner/border shares recomputed independently", recomputed)
 h.case("c. causal test: the planted marker moves Pneumothorax, not the others", causal)
+h.case("c2. lesion removal and AP tags: the other causal tests", lesion_and_tags)
 h.case("d. -np 2 gives the same statistics and bytes as -np 1", world_size)
 h.case("e. bad inputs: exit 2 naming the problem, gradcam/ untouched", bad_inputs)
 h.case("f. report shows the interpretability section", report)
