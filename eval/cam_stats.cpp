@@ -429,7 +429,7 @@ ShortcutDecision decide_shortcuts(const std::array<double, data::kNumClasses>& s
   rule << "A class is flagged as a shortcut when the lower bound of its bootstrap 95 % interval of mean off-target "
           "share exceeds reference + margin, where reference is the median mean off-target share of the other "
           "classes with maps (at least 3 needed) and margin = max("
-       << kShortcutMinMargin << ", 3 x 1.4826 x MAD of those shares).";
+       << kShortcutMinMargin << ", 1.4826 x MAD of those shares, one robust standard deviation).";
   d.rule = rule.str();
   int with_maps = 0;
   for (int c = 0; c < data::kNumClasses; ++c) with_maps += std::isfinite(score[static_cast<size_t>(c)]) ? 1 : 0;
@@ -444,7 +444,7 @@ ShortcutDecision decide_shortcuts(const std::array<double, data::kNumClasses>& s
     std::vector<double> deviation(others.size());
     for (size_t i = 0; i < others.size(); ++i) deviation[i] = std::abs(others[i] - reference);
     d.reference[k] = reference;
-    d.margin[k] = std::max(kShortcutMinMargin, 3 * 1.4826 * median_of(deviation));
+    d.margin[k] = std::max(kShortcutMinMargin, 1.4826 * median_of(deviation));
     d.flag[k] = ci_low[k] > reference + d.margin[k];  // false for a NaN lower bound
   }
   if (with_maps < 4)

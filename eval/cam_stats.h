@@ -114,7 +114,7 @@ std::array<double, 2> wilson_ci95(int64_t hits, int64_t n);
 
 // The shortcut rule. score[c] = class c's mean off-target share, ci_low[c] its bootstrap lower bound; NaN for
 // a class without maps. A class is flagged when ci_low[c] > reference + margin, where reference = the median
-// score of the *other* classes with maps and margin = max(kShortcutMinMargin, 3 * 1.4826 * MAD of those
+// score of the *other* classes with maps and margin = max(kShortcutMinMargin, 1.4826 * MAD of those
 // scores): its off-target mass is well above the others' even at the low end of its interval. At least 3 other
 // classes with maps are needed; otherwise nothing is flagged (and the reason is returned).
 constexpr double kShortcutMinMargin = 0.15;

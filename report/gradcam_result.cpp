@@ -52,6 +52,30 @@ bool boolean(const JsonInput& in, const std::string& p) {
 
 bool is_null(const JsonInput& in, const std::string& p) { return in.at(p).is_null(); }
 
+// Present and not null: the optional causal tests are absent from files of real films (and older files).
+bool is_set(const JsonInput& in, const std::string& p) { return in.has(p) && !is_null(in, p); }
+
+// Slack for "the interval contains its mean": the mean of n equal values can differ from the value (the
+// interval's bounds then) in the last bits.
+constexpr double kContainsTolerance = 1e-9;
+
+RemovalTest removal_test(const JsonInput& in, const std::string& p) {
+  in.keys(p);  // an object
+  RemovalTest t;
+  t.delta_p_mean = ranged(in, p + "/delta_p_mean", -1, 1);
+  t.delta_p_ci95 = ranged_interval(in, p + "/delta_p_ci95", -1, 1);
+  t.n = count(in, p + "/n");
+  if (t.delta_p_mean.has_value() != (t.n > 0))
+    in.fail(p, "has a delta_p_mean without films (n 0), or films without a delta_p_mean");
+  if (t.delta_p_mean.has_value() != t.delta_p_ci95.has_value())
+    in.fail(p + "/delta_p_ci95", t.delta_p_mean ? "is null, but delta_p_mean is set" : "is set, but delta_p_mean is null");
+  if (t.delta_p_mean && (*t.delta_p_mean < t.delta_p_ci95->lo - kContainsTolerance ||
+                         *t.delta_p_mean > t.delta_p_ci95->hi + kContainsTolerance))
+    in.fail(p + "/delta_p_ci95", "is " + interval(t.delta_p_ci95) + ", which does not contain delta_p_mean " +
+                                     general(*t.delta_p_mean));
+  return t;
+}
+
 ShareEstimate share(const JsonInput& in, const std::string& p) {
   in.keys(p);  // an object
   return {ranged(in, p + "/mean", 0, 1), ranged_interval(in, p + "/ci95", 0, 1)};
@@ -64,7 +88,7 @@ RateByThreshold rates(const JsonInput& in, const std::string& p) {
 }
 
 ClassCam read_class(const JsonInput& in, const std::string& name, const std::vector<std::string>& regions,
-                    bool causal_test) {
+                    bool causal_test, bool natural_test) {
   const std::string p = "/classes/" + pointer_key(name);
   ClassCam c;
   c.name = name;
@@ -119,6 +143,17 @@ ClassCam read_class(const JsonInput& in, const std::string& name, const std::vec
     c.marker_test = m;
   } else if (causal_test) {
     in.fail(q, "is null, but /counterfactual says a causal test was run");
+  }
+  // The phantom's other causal tests: both per class when the natural-marker test was run; the lesion test
+  // may be missing (not run), never there without the other.
+  const std::string nat = p + "/counterfactual_natural_markers", les = p + "/counterfactual_lesion_removed";
+  if (natural_test) {
+    if (!is_set(in, nat)) in.fail(nat, "is missing or null, but /counterfactual_natural_markers says the test was run");
+    c.natural_markers = removal_test(in, nat);
+    if (is_set(in, les)) c.lesion_removed = removal_test(in, les);
+  } else {
+    for (const auto& q2 : {nat, les})
+      if (is_set(in, q2)) in.fail(q2, "is set, but /counterfactual_natural_markers is null or missing (the test was not run)");
   }
 
   const std::string o = p + "/overlay";
@@ -196,6 +231,13 @@ GradcamResult read_gradcam(const std::string& path) {
     g.causal_n_images = count(in, "/counterfactual/n_images");
     g.causal_films = in.string_or("/counterfactual/films", "");
   }
+  g.natural_test = is_set(in, "/counterfactual_natural_markers");
+  if (g.natural_test) {
+    in.keys("/counterfactual_natural_markers");  // an object
+    g.natural_n_images = count(in, "/counterfactual_natural_markers/n_images");
+    g.natural_films = in.string_or("/counterfactual_natural_markers/films", "");
+    g.lesion_films = in.string_or("/counterfactual_natural_markers/lesion_removed", "");
+  }
 
   const std::vector<std::string> names = in.keys("/classes");
   for (const auto& n : names)
@@ -203,7 +245,12 @@ GradcamResult read_gradcam(const std::string& path) {
   for (int k = 0; k < data::kNumClasses; ++k) {
     const std::string name = data::kClassNames[k];
     if (!in.has("/classes/" + pointer_key(name))) in.fail("/classes/" + name, "is missing (one entry per class)");
-    g.classes[static_cast<size_t>(k)] = read_class(in, name, g.region_names, g.causal_test);
+    g.classes[static_cast<size_t>(k)] = read_class(in, name, g.region_names, g.causal_test, g.natural_test);
+    const auto& natural = g.classes[static_cast<size_t>(k)].natural_markers;
+    if (natural && natural->n != g.natural_n_images)  // every class is measured on the same films
+      in.fail("/classes/" + pointer_key(name) + "/counterfactual_natural_markers/n",
+              "is " + std::to_string(natural->n) + ", but /counterfactual_natural_markers/n_images is " +
+                  std::to_string(g.natural_n_images));
   }
 
   // The overlays the report shows, read now so that a missing one fails before anything is written.

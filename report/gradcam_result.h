@@ -1,7 +1,8 @@
 // What `cxrtrain gradcam` measured, as the report sees it: RUN/gradcam/cam_stats.json (schema
 // "cxrtrain.cam_stats/1") read into typed values with every field checked (report/json_input.h: errors name
 // the file and the JSON pointer), and the overlay PNGs of the classes the report shows (shortcut-flagged
-// classes and the classes a marker was planted for), read and checked to be PNG files.
+// classes and the classes a marker was planted for), read and checked to be PNG files. On phantom packs the
+// file may also hold the lesion-removal and natural-marker (AP tags, ECG electrodes) causal tests.
 #pragma once
 
 #include <array>
@@ -36,6 +37,15 @@ struct MarkerTest {
   int64_t n = 0;
 };
 
+// A change of a class's probability when one thing is taken out of otherwise identical films: delta = the
+// probability with it (as rendered) minus without, averaged over the n films, and its bootstrap 95 % interval
+// (which contains the mean). Mean and interval are null exactly when n is 0.
+struct RemovalTest {
+  std::optional<double> delta_p_mean;
+  std::optional<Interval> delta_p_ci95;
+  int64_t n = 0;
+};
+
 struct ClassCam {
   std::string name;
   int64_t n_images = 0, n_tp = 0, n_fp = 0, n_fn = 0;
@@ -60,6 +70,9 @@ struct ClassCam {
   std::optional<double> deletion_auc, random_deletion_auc;  // null when not run
   int64_t deletion_n = 0;
   std::optional<MarkerTest> marker_test;  // null when no causal test was run
+  // The phantom's other causal tests (GradcamResult::natural_test): the class's lesion removed from films
+  // that truly have the class (null when not run), and the AP films' text tags and electrodes removed.
+  std::optional<RemovalTest> lesion_removed, natural_markers;
   std::string overlay;                    // relative to the gradcam folder; "" when none was written
   std::string overlay_png;                // its bytes, read for the classes the report shows (else "")
 
@@ -86,6 +99,11 @@ struct GradcamResult {
   std::vector<PlantedMarker> markers;
   int64_t causal_n_images = 0;
   std::string causal_films;
+  // "counterfactual_natural_markers" is not null (phantom packs): the natural-marker test per class, and the
+  // lesion-removal test where the file has it. Absent in files of real films and of older versions.
+  bool natural_test = false;
+  int64_t natural_n_images = 0;  // AP films with a tag or electrodes
+  std::string natural_films, lesion_films;  // the file's descriptions of the two tests
   std::array<ClassCam, data::kNumClasses> classes;  // NIH order
 
   bool is_marker_class(const std::string& class_name) const;

@@ -43,7 +43,14 @@ std::string markers_text(const GradcamResult& g) {
 
 std::string change_text(const MarkerTest& m) { return signed_fixed(m.delta_p_mean) + " " + interval(m.delta_p_ci95); }
 
-bool includes_zero_interval(const MarkerTest& m) { return m.delta_p_ci95.lo <= 0 && m.delta_p_ci95.hi >= 0; }
+bool includes_zero(const Interval& ci) { return ci.lo <= 0 && ci.hi >= 0; }
+bool includes_zero_interval(const MarkerTest& m) { return includes_zero(m.delta_p_ci95); }
+
+// The rule of marker_effect for a mean change and its interval.
+MarkerEffect effect_of(double mean, const Interval& ci) {
+  if (includes_zero(ci) || std::fabs(mean) < kNegligibleProbabilityChange) return MarkerEffect::kUnaffected;
+  return mean > 0 ? MarkerEffect::kRaises : MarkerEffect::kLowers;
+}
 
 // Why a change counts as none: its interval includes 0, or it is too small to matter.
 std::string unaffected_reason(const MarkerTest& m) {
@@ -97,6 +104,138 @@ void causal(const GradcamResult& g, CamStatements& out) {
     parts.push_back("the change is smaller than " + fixed(kNegligibleProbabilityChange, 2) + " for " + join(negligible, ", "));
   if (!parts.empty())
     out.causal.push_back("Unaffected by " + marker + " (mean change of the probability, 95 % CI): " + join(parts, "; ") + ".");
+}
+
+// --- What the predictions use: the lesion-removal and natural-marker tests --------------------------------
+
+std::string change_text(const RemovalTest& t) { return signed_fixed(*t.delta_p_mean) + " " + interval(t.delta_p_ci95); }
+std::string films_text(const RemovalTest& t) { return " (n = " + thousands(t.n) + ")"; }
+
+// The change as a magnitude with its interval, for "lowers ... by" / "raises ... by".
+std::string magnitude_text(const RemovalTest& t) {
+  const Interval& ci = *t.delta_p_ci95;
+  const Interval size = *t.delta_p_mean >= 0 ? ci : Interval{-ci.hi, -ci.lo};
+  return fixed(std::fabs(*t.delta_p_mean)) + " " + interval(size);
+}
+
+// Which tested marker moves a flagged class's probability, with the numbers; "no tested marker explains the
+// flag" when none does.
+std::string markers_clause(const GradcamResult& g, const ClassCam& c) {
+  const std::string planted = g.markers.size() == 1 ? "the planted marker" : "the planted markers";
+  std::vector<std::string> moving, still;
+  if (c.marker_test) {
+    const std::string what = planted + " " + change_text(*c.marker_test);
+    (marker_effect(c) == MarkerEffect::kUnaffected ? still : moving).push_back(what);
+  }
+  if (natural_marker_effect(c) != MarkerEffect::kNotTested) {
+    const std::string what = "the AP tags and electrodes " + change_text(*c.natural_markers);
+    (natural_marker_effect(c) == MarkerEffect::kUnaffected ? still : moving).push_back(what);
+  }
+  if (!moving.empty()) return "; its probability moves with " + list_words(moving);
+  if (still.empty()) return "";
+  return "; no tested marker explains the flag (" + list_words(still) + ")";
+}
+
+// What the tests say about a class Grad-CAM flags as a possible shortcut.
+std::string flag_clause(const GradcamResult& g, const ClassCam& c, LesionUse u) {
+  const std::string markers = markers_clause(g, c);
+  switch (u) {
+    case LesionUse::kDoesNotUse:
+      return " Grad-CAM flags it as a possible shortcut, and the flag is consistent with a prediction that does not "
+             "rest on the lesion" + markers + ".";
+    case LesionUse::kUses:
+      return " Grad-CAM's flag is not borne out: the prediction does use the lesion (its map's off-target mass may be "
+             "the coarse map's spill-over)" + markers + ".";
+    default:
+      return " Grad-CAM flags it as a possible shortcut" + markers + ".";
+  }
+}
+
+void lesion_statements(const GradcamResult& g, CamStatements& out) {
+  const std::string negligible = fixed(kNegligibleProbabilityChange, 2);
+  std::vector<std::string> flagged, other, plain, no_films;
+  std::string plain_one;  // the sentence when a single class plainly uses its lesion
+  for (const auto& c : g.classes) {
+    const LesionUse u = lesion_use(c);
+    if (u == LesionUse::kNotTested) continue;
+    if (u == LesionUse::kNoFilms) {
+      no_films.push_back(c.name);
+      continue;
+    }
+    const RemovalTest& t = *c.lesion_removed;
+    std::string s;
+    switch (u) {
+      case LesionUse::kUses:
+        s = "Removing the lesion lowers " + c.name + "'s probability by " + magnitude_text(t) + films_text(t) +
+            ": the prediction uses the lesion.";
+        if (!c.shortcut_flag) {
+          plain.push_back(c.name + " by " + magnitude_text(t) + films_text(t));
+          plain_one = s;
+          continue;
+        }
+        break;
+      case LesionUse::kUsesLittle:
+        s = "Removing the lesion lowers " + c.name + "'s probability by " + magnitude_text(t) + films_text(t) +
+            ": the prediction uses the lesion, perhaps little (the interval reaches below " + negligible + ").";
+        break;
+      case LesionUse::kDoesNotUse:
+        s = c.name + ": removing the lesion changes its probability by " + change_text(t) + films_text(t) +
+            ": the prediction does not rest on the lesion.";
+        break;
+      case LesionUse::kAgainst:
+        s = "Removing the lesion raises " + c.name + "'s probability by " + magnitude_text(t) + films_text(t) +
+            ": the lesion counts against the class in this model.";
+        break;
+      default:
+        break;
+    }
+    if (c.shortcut_flag) s += flag_clause(g, c, u);
+    (c.shortcut_flag ? flagged : other).push_back(s);
+  }
+  out.use.insert(out.use.end(), flagged.begin(), flagged.end());
+  out.use.insert(out.use.end(), other.begin(), other.end());
+  if (plain.size() == 1) out.use.push_back(plain_one);
+  if (plain.size() > 1)
+    out.use.push_back("Removing the lesion lowers the probability of " + list_words(plain) +
+                      " (mean change, 95 % CI, films): these predictions use the lesion.");
+  if (!no_films.empty())
+    out.use.push_back("No film of the split truly has " + list_words(no_films) + ": the lesion test had nothing to "
+                      "remove (n = 0).");
+}
+
+void natural_statements(const GradcamResult& g, CamStatements& out) {
+  const std::string negligible = fixed(kNegligibleProbabilityChange, 2);
+  if (g.natural_n_images == 0) {
+    out.use.push_back("No AP film of the split carries a text tag or ECG electrodes (n = 0): the natural-marker test "
+                      "had nothing to remove.");
+    return;
+  }
+  std::vector<std::string> moved;
+  bool all_small = true;
+  for (const auto& c : g.classes) {
+    const MarkerEffect e = natural_marker_effect(c);
+    if (e == MarkerEffect::kNotTested) continue;
+    if (std::fabs(*c.natural_markers->delta_p_mean) >= kNegligibleProbabilityChange) all_small = false;
+    if (e != MarkerEffect::kUnaffected) moved.push_back(c.name + " " + change_text(*c.natural_markers));
+  }
+  const std::string films = thousands(g.natural_n_images) + " AP films";
+  if (moved.empty()) {
+    out.use.push_back("No class's probability depends on the AP tags and electrodes (" +
+                      (all_small ? "all |change| < " + negligible
+                                 : "every change is below " + negligible + " or its 95 % CI includes 0") +
+                      "; " + films + ").");
+    return;
+  }
+  out.use.push_back("Moved by the AP tags and electrodes (probability with minus without them, 95 % CI; " + films +
+                    "): " + join(moved, ", ") + ". These predictions use the view's marks, a shortcut the films "
+                    "carry naturally; the other classes' changes are below " + negligible + " or their 95 % CI "
+                    "includes 0.");
+}
+
+void what_predictions_use(const GradcamResult& g, CamStatements& out) {
+  if (!g.natural_test) return;
+  lesion_statements(g, out);
+  natural_statements(g, out);
 }
 
 void findings(const GradcamResult& g, CamStatements& out) {
@@ -207,6 +346,32 @@ std::string effect_word(MarkerEffect e, bool own) {
   return "not tested";
 }
 
+std::string lesion_word(LesionUse u) {
+  switch (u) {
+    case LesionUse::kUses: return "uses the lesion";
+    case LesionUse::kUsesLittle: return "uses it, perhaps little";
+    case LesionUse::kDoesNotUse: return "does not rest on the lesion";
+    case LesionUse::kAgainst: return "the lesion lowers it";
+    case LesionUse::kNoFilms: return "no films";
+    case LesionUse::kNotTested: break;
+  }
+  return "not run";
+}
+
+// One row of "what the predictions use": the three causal tests of a class, each as with minus without.
+json use_row(const ClassCam& c) {
+  const LesionUse u = lesion_use(c);
+  const bool lesion = u != LesionUse::kNotTested && u != LesionUse::kNoFilms;
+  return {{"name", c.name},
+          {"flagged", c.shortcut_flag},
+          {"lesion", lesion ? change_text(*c.lesion_removed) : std::string("n/a")},
+          {"lesion_n", c.lesion_removed ? thousands(c.lesion_removed->n) : std::string("")},
+          {"lesion_use", lesion_word(u)},
+          {"natural", natural_marker_effect(c) != MarkerEffect::kNotTested ? change_text(*c.natural_markers)
+                                                                         : std::string("n/a")},
+          {"planted", c.marker_test ? change_text(*c.marker_test) : std::string("not tested")}};
+}
+
 json texts(const std::vector<std::string>& v) {
   json out = json::array();
   for (const auto& s : v) out.push_back({{"text", s}});
@@ -217,14 +382,30 @@ json texts(const std::vector<std::string>& v) {
 
 MarkerEffect marker_effect(const ClassCam& c) {
   if (!c.marker_test) return MarkerEffect::kNotTested;
-  const MarkerTest& m = *c.marker_test;
-  if (includes_zero_interval(m) || std::fabs(m.delta_p_mean) < kNegligibleProbabilityChange) return MarkerEffect::kUnaffected;
-  return m.delta_p_mean > 0 ? MarkerEffect::kRaises : MarkerEffect::kLowers;
+  return effect_of(c.marker_test->delta_p_mean, c.marker_test->delta_p_ci95);
+}
+
+MarkerEffect natural_marker_effect(const ClassCam& c) {
+  if (!c.natural_markers || !c.natural_markers->delta_p_mean || !c.natural_markers->delta_p_ci95)
+    return MarkerEffect::kNotTested;
+  return effect_of(*c.natural_markers->delta_p_mean, *c.natural_markers->delta_p_ci95);
+}
+
+LesionUse lesion_use(const ClassCam& c) {
+  if (!c.lesion_removed) return LesionUse::kNotTested;
+  const RemovalTest& t = *c.lesion_removed;
+  if (!t.delta_p_mean || !t.delta_p_ci95) return LesionUse::kNoFilms;
+  const double mean = *t.delta_p_mean;
+  const Interval& ci = *t.delta_p_ci95;
+  if (includes_zero(ci) || std::fabs(mean) < kNegligibleProbabilityChange) return LesionUse::kDoesNotUse;
+  if (mean < 0) return LesionUse::kAgainst;
+  return ci.lo > kNegligibleProbabilityChange ? LesionUse::kUses : LesionUse::kUsesLittle;
 }
 
 CamStatements cam_statements(const GradcamResult& g) {
   CamStatements out;
   causal(g, out);
+  what_predictions_use(g, out);
   findings(g, out);
   limitations(g, out);
   return out;
@@ -235,8 +416,9 @@ std::string overlay_report_path(const ClassCam& c) { return "gradcam/" + c.name 
 json interpretability_view(const GradcamResult* g, const CamStatements* st, const std::string& svg,
                            const std::string& report_split, const std::string& run_dir) {
   if (!g) return {{"gradcam", nullptr}, {"gradcam_not_run", {{"run", run_dir.empty() ? json(nullptr) : json(run_dir)}}}};
-  json rows = json::array(), causal_rows = json::array(), overlays = json::array();
+  json rows = json::array(), causal_rows = json::array(), use_rows = json::array(), overlays = json::array();
   for (const auto& c : g->classes) {
+    if (g->natural_test) use_rows.push_back(use_row(c));
     const int top = top_region(c);
     rows.push_back(
         {{"name", c.name},
@@ -302,6 +484,12 @@ json interpretability_view(const GradcamResult* g, const CamStatements* st, cons
                                         {"rows", causal_rows},
                                         {"statements", texts(st->causal)}})
                                 : json(nullptr)},
+      {"use", g->natural_test ? json({{"lesion_films", g->lesion_films},
+                                      {"natural_n_images", thousands(g->natural_n_images)},
+                                      {"natural_films", g->natural_films},
+                                      {"rows", use_rows},
+                                      {"statements", texts(st->use)}})
+                              : json(nullptr)},
       {"rows", rows},
       {"svg", svg},
       {"overlays", overlays},

@@ -1,5 +1,6 @@
 // The report's "Interpretability (Grad-CAM)" section: statements generated from cam_stats.json's numbers
-// (the causal marker test, shortcut flags, the randomisation check, deletion against random deletion), the
+// (the causal marker test; on phantom packs the lesion-removal and natural-marker tests and what they say
+// about the shortcut flags; shortcut flags, the randomisation check, deletion against random deletion), the
 // limitations of the measurements, and the view the index.html / report.md templates render. The thresholds
 // that decide a sentence are the named constants below; no sentence is written for a class by name.
 #pragma once
@@ -26,9 +27,23 @@ inline constexpr const char* kCamReminder =
 enum class MarkerEffect { kNotTested, kUnaffected, kRaises, kLowers };
 // kUnaffected when the 95 % interval of the mean change includes 0 or |mean| < kNegligibleProbabilityChange.
 MarkerEffect marker_effect(const ClassCam& c);
+// The same rule for the AP films' text tags and electrodes (ClassCam::natural_markers): kRaises when the
+// class's probability is higher with them. kNotTested without the test or without films.
+MarkerEffect natural_marker_effect(const ClassCam& c);
+
+// What removing the class's lesion (ClassCam::lesion_removed, with minus without) says about its prediction.
+// kUses: the 95 % interval's lower bound is above kNegligibleProbabilityChange. kDoesNotUse: the interval
+// includes 0 or |mean| < kNegligibleProbabilityChange. kUsesLittle: mean at least that, interval above 0 but
+// reaching below it. kAgainst: removing the lesion raises the probability (interval below 0, |mean| at least
+// kNegligibleProbabilityChange). kNoFilms: tested on no film (n 0).
+enum class LesionUse { kNotTested, kNoFilms, kUses, kUsesLittle, kDoesNotUse, kAgainst };
+LesionUse lesion_use(const ClassCam& c);
 
 struct CamStatements {
   std::vector<std::string> causal;       // marker classes and affected classes one by one, then the unaffected
+  // The lesion-removal test (flagged classes first, with what the tests say about the flag; the classes
+  // that plainly use their lesion in one sentence), then the natural markers. Empty without those tests.
+  std::vector<std::string> use;
   std::vector<std::string> findings;     // shortcut flags, randomisation check, deletion against random
   std::vector<std::string> limitations;  // regions, map resolution, thresholds, selection, missing truth
 };

@@ -435,7 +435,7 @@ TEST(CamStats, ShortcutFlagsTheOutlierOnly) {
   for (int c = 1; c < data::kNumClasses; ++c) score[c] = 0.19 + 0.01 * c, low[c] = score[c] - 0.05;
   const auto d = decide_shortcuts(score, low);
   // For class 0 the others' median is 0.26, their |deviations| 0, .01, .01, ..., .06, .06 have median 0.03,
-  // 3 * 1.4826 * 0.03 = 0.133 < 0.15: reference + margin = 0.41.
+  // 1.4826 * 0.03 = 0.044 < 0.15: reference + margin = 0.41.
   EXPECT_NEAR(d.reference[0], 0.26, 1e-12);
   EXPECT_NEAR(d.margin[0], 0.15, 1e-12);
   EXPECT_TRUE(d.flag[0]);
@@ -450,15 +450,15 @@ TEST(CamStats, ShortcutMarginFromMadAndNaNs) {
   std::array<double, data::kNumClasses> score, low;
   score.fill(kNaN);
   low.fill(kNaN);
-  // Four classes with maps: for class 3 the others 0.10, 0.15, 0.20 give median 0.15, MAD 0.05, margin
-  // 3 * 1.4826 * 0.05 = 0.22239 > 0.15: flagged only above 0.37239.
-  score[0] = 0.10, score[1] = 0.15, score[2] = 0.20, score[3] = 0.5;
-  low[0] = 0.05, low[1] = 0.10, low[2] = 0.15, low[3] = 0.36;
+  // Four classes with maps: for class 3 the others 0.10, 0.30, 0.50 give median 0.30, MAD 0.20, margin
+  // 1.4826 * 0.20 = 0.29652 > 0.15: flagged only above 0.59652.
+  score[0] = 0.10, score[1] = 0.30, score[2] = 0.50, score[3] = 0.9;
+  low[0] = 0.05, low[1] = 0.25, low[2] = 0.45, low[3] = 0.58;
   auto d = decide_shortcuts(score, low);
-  EXPECT_NEAR(d.reference[3], 0.15, 1e-12);
-  EXPECT_NEAR(d.margin[3], 3 * 1.4826 * 0.05, 1e-12);
+  EXPECT_NEAR(d.reference[3], 0.30, 1e-12);
+  EXPECT_NEAR(d.margin[3], 1.4826 * 0.20, 1e-12);
   EXPECT_FALSE(d.flag[3]);
-  low[3] = 0.38;
+  low[3] = 0.60;
   d = decide_shortcuts(score, low);
   EXPECT_TRUE(d.flag[3]);
   for (int c = 0; c < data::kNumClasses; ++c) EXPECT_EQ(d.flag[c], c == 3) << c;

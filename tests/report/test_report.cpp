@@ -1,8 +1,9 @@
 // The report (report/): checked reading of metrics.json (errors name the file and the key), statements
 // generated from the numbers (they change when the numbers do), the published table placed by class name,
 // plot geometry, escaping of every text, and that a failed report leaves the previous one untouched; the
-// Grad-CAM section from a hand-written cam_stats.json (fixtures/README.md): flags, causal statements, the
-// embedded overlay decoded independently, checked input, and "not run" without it.
+// Grad-CAM section from a hand-written cam_stats.json (fixtures/README.md): flags, causal statements (planted
+// marker; lesion removed and natural markers, with what they say about a flag), the embedded overlay decoded
+// independently, checked input, and "not run" without it.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -464,7 +465,159 @@ std::string statement_of(const std::vector<std::string>& v, const std::string& s
   return "";
 }
 
+// causal_result() with the phantom's other tests: every class uses its lesion (0.300 [0.250, 0.350] on 32
+// films), none is moved by the AP tags and electrodes (+0.002 [-0.004, 0.008] on 400 films).
+GradcamResult phantom_result() {
+  GradcamResult g = causal_result();
+  g.natural_test = true;
+  g.natural_n_images = 400;
+  for (auto& c : g.classes) {
+    c.lesion_removed = RemovalTest{0.30, Interval{0.25, 0.35}, 32};
+    c.natural_markers = RemovalTest{0.002, Interval{-0.004, 0.008}, 400};
+  }
+  return g;
+}
+
 }  // namespace
+
+TEST(Interpretability, LesionStatementsFollowTheNumbers) {
+  GradcamResult g = phantom_result();
+  // Every class but Mass does not rest on its lesion (interval includes 0): Mass is the one that uses it.
+  for (auto& c : g.classes) c.lesion_removed = RemovalTest{0.01, Interval{-0.01, 0.03}, 32};
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.42, Interval{0.38, 0.46}, 32};
+  CamStatements st = cam_statements(g);
+  EXPECT_EQ(statement_of(st.use, "Removing the lesion lowers Mass's"),
+            "Removing the lesion lowers Mass's probability by 0.420 [0.380, 0.460] (n = 32): the prediction uses the lesion.");
+  EXPECT_EQ(statement_of(st.use, "Effusion:"), "Effusion: removing the lesion changes its probability by +0.010 [-0.010, "
+                                               "0.030] (n = 32): the prediction does not rest on the lesion.");
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kUses);
+  EXPECT_EQ(lesion_use(cam_class(g, "Effusion")), LesionUse::kDoesNotUse);
+  EXPECT_FALSE(any_contains(st.use, "flag"));  // nothing is flagged
+
+  // The bounds: uses when the interval's lower bound is above 0.02; an interval above 0 reaching below 0.02:
+  // perhaps little; a mean below 0.02 with the interval clear of 0: does not rest on it.
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.05, Interval{0.021, 0.08}, 32};
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kUses);
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.05, Interval{0.019, 0.08}, 32};
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kUsesLittle);
+  EXPECT_EQ(statement_of(cam_statements(g).use, "Removing the lesion lowers Mass's"),
+            "Removing the lesion lowers Mass's probability by 0.050 [0.019, 0.080] (n = 32): the prediction uses the "
+            "lesion, perhaps little (the interval reaches below 0.02).");
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.019, Interval{0.015, 0.023}, 32};
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kDoesNotUse);
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.05, Interval{-0.01, 0.11}, 32};
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kDoesNotUse);
+  // Removing the lesion raises the probability: stated with the magnitude and the mirrored interval.
+  cam_class(g, "Mass").lesion_removed = RemovalTest{-0.05, Interval{-0.07, -0.03}, 32};
+  EXPECT_EQ(lesion_use(cam_class(g, "Mass")), LesionUse::kAgainst);
+  EXPECT_EQ(statement_of(cam_statements(g).use, "Removing the lesion raises Mass's"),
+            "Removing the lesion raises Mass's probability by 0.050 [0.030, 0.070] (n = 32): the lesion counts against "
+            "the class in this model.");
+
+  // Several classes plainly using their lesion: one sentence; a class without films: named, not judged.
+  g = phantom_result();
+  cam_class(g, "Mass").lesion_removed = RemovalTest{0.42, Interval{0.38, 0.46}, 32};
+  cam_class(g, "Hernia").lesion_removed = RemovalTest{std::nullopt, std::nullopt, 0};
+  st = cam_statements(g);
+  const std::string all = statement_of(st.use, "Removing the lesion lowers the probability of ");
+  EXPECT_NE(all.find("of Atelectasis by 0.300 [0.250, 0.350] (n = 32), Cardiomegaly by 0.300"), std::string::npos) << all;
+  EXPECT_NE(all.find(", Mass by 0.420 [0.380, 0.460] (n = 32), "), std::string::npos) << all;
+  EXPECT_NE(all.find(" and Pneumothorax by 0.300 [0.250, 0.350] (n = 32) (mean change, 95 % CI, films): these "
+                     "predictions use the lesion."),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(count_of(all, " by "), 13u);  // every class but Hernia
+  EXPECT_EQ(lesion_use(cam_class(g, "Hernia")), LesionUse::kNoFilms);
+  EXPECT_EQ(statement_of(st.use, "No film of the split"),
+            "No film of the split truly has Hernia: the lesion test had nothing to remove (n = 0).");
+
+  // Not run for a class: no sentence, no judgement; the tests not run at all: no statement.
+  cam_class(g, "Hernia").lesion_removed.reset();
+  EXPECT_EQ(lesion_use(cam_class(g, "Hernia")), LesionUse::kNotTested);
+  EXPECT_FALSE(any_contains(cam_statements(g).use, "Hernia"));
+  g.natural_test = false;
+  EXPECT_TRUE(cam_statements(g).use.empty());
+}
+
+TEST(Interpretability, FlaggedClassesAreJudgedByTheCausalTests) {
+  GradcamResult g = phantom_result();
+  ClassCam& flagged = cam_class(g, "Pneumothorax");
+  flagged.shortcut_flag = true;
+  // Flagged and not resting on its lesion, its planted marker moving it: the marker explains the flag.
+  flagged.lesion_removed = RemovalTest{0.01, Interval{-0.01, 0.03}, 32};
+  flagged.marker_test = MarkerTest{0.31, Interval{0.29, 0.33}, 0.71, 0.95, 1600};
+  CamStatements st = cam_statements(g);
+  EXPECT_EQ(st.use.front(),
+            "Pneumothorax: removing the lesion changes its probability by +0.010 [-0.010, 0.030] (n = 32): the "
+            "prediction does not rest on the lesion. Grad-CAM flags it as a possible shortcut, and the flag is consistent "
+            "with a prediction that does not rest on the lesion; its probability moves with the planted marker +0.310 "
+            "[0.290, 0.330].");
+  // Neither marker moves it: nothing tested explains the flag.
+  flagged.marker_test = MarkerTest{0.001, Interval{-0.003, 0.005}, 0.8, 0.8, 1600};
+  st = cam_statements(g);
+  EXPECT_NE(st.use.front().find("the flag is consistent with a prediction that does not rest on the lesion; no tested "
+                                "marker explains the flag (the planted marker +0.001 [-0.003, 0.005] and the AP tags and "
+                                "electrodes +0.002 [-0.004, 0.008])."),
+            std::string::npos)
+      << st.use.front();
+  // The AP tags and electrodes move it: they are named, the planted marker is not.
+  flagged.natural_markers = RemovalTest{0.05, Interval{0.03, 0.07}, 400};
+  st = cam_statements(g);
+  EXPECT_NE(st.use.front().find("; its probability moves with the AP tags and electrodes +0.050 [0.030, 0.070]."),
+            std::string::npos)
+      << st.use.front();
+  EXPECT_EQ(st.use.front().find("no tested marker"), std::string::npos);
+
+  // Flagged and using its lesion: the flag is not borne out; it gets its own sentence, outside the group.
+  flagged.natural_markers = RemovalTest{0.002, Interval{-0.004, 0.008}, 400};
+  flagged.lesion_removed = RemovalTest{0.42, Interval{0.38, 0.46}, 32};
+  st = cam_statements(g);
+  EXPECT_EQ(st.use.front(),
+            "Removing the lesion lowers Pneumothorax's probability by 0.420 [0.380, 0.460] (n = 32): the prediction uses "
+            "the lesion. Grad-CAM's flag is not borne out: the prediction does use the lesion (its map's off-target mass "
+            "may be the coarse map's spill-over); no tested marker explains the flag (the planted marker +0.001 "
+            "[-0.003, 0.005] and the AP tags and electrodes +0.002 [-0.004, 0.008]).");
+  EXPECT_EQ(statement_of(st.use, "Removing the lesion lowers the probability of ").find("Pneumothorax"), std::string::npos);
+  // Without planted markers only the natural markers are quoted.
+  for (auto& c : g.classes) c.marker_test.reset();
+  g.causal_test = false;
+  EXPECT_NE(cam_statements(g).use.front().find("no tested marker explains the flag (the AP tags and electrodes +0.002 "
+                                               "[-0.004, 0.008])."),
+            std::string::npos);
+  // Unflagged classes get no word about a flag.
+  flagged.shortcut_flag = false;
+  EXPECT_FALSE(any_contains(cam_statements(g).use, "flag"));
+}
+
+TEST(Interpretability, NaturalMarkerStatementsFollowTheNumbers) {
+  GradcamResult g = phantom_result();
+  EXPECT_EQ(statement_of(cam_statements(g).use, "No class's"),
+            "No class's probability depends on the AP tags and electrodes (all |change| < 0.02; 400 AP films).");
+  // A large mean whose interval includes 0 moves nothing, but "all below 0.02" would be false.
+  cam_class(g, "Edema").natural_markers = RemovalTest{0.05, Interval{-0.01, 0.11}, 400};
+  EXPECT_EQ(natural_marker_effect(cam_class(g, "Edema")), MarkerEffect::kUnaffected);
+  EXPECT_EQ(statement_of(cam_statements(g).use, "No class's"),
+            "No class's probability depends on the AP tags and electrodes (every change is below 0.02 or its 95 % CI "
+            "includes 0; 400 AP films).");
+  // Some move: listed with their numbers, in class order; a change below 0.02 clear of 0 is not listed.
+  cam_class(g, "Mass").natural_markers = RemovalTest{-0.03, Interval{-0.04, -0.02}, 400};
+  cam_class(g, "Effusion").natural_markers = RemovalTest{0.05, Interval{0.03, 0.07}, 400};
+  cam_class(g, "Edema").natural_markers = RemovalTest{0.015, Interval{0.01, 0.02}, 400};
+  const CamStatements st = cam_statements(g);
+  EXPECT_EQ(statement_of(st.use, "No class's"), "");
+  EXPECT_EQ(statement_of(st.use, "Moved by the AP tags and electrodes"),
+            "Moved by the AP tags and electrodes (probability with minus without them, 95 % CI; 400 AP films): Effusion "
+            "+0.050 [0.030, 0.070], Mass -0.030 [-0.040, -0.020]. These predictions use the view's marks, a shortcut the "
+            "films carry naturally; the other classes' changes are below 0.02 or their 95 % CI includes 0.");
+  EXPECT_EQ(natural_marker_effect(cam_class(g, "Mass")), MarkerEffect::kLowers);
+  EXPECT_EQ(natural_marker_effect(cam_class(g, "Edema")), MarkerEffect::kUnaffected);
+  // No AP film to change.
+  g.natural_n_images = 0;
+  for (auto& c : g.classes) c.natural_markers = RemovalTest{std::nullopt, std::nullopt, 0};
+  EXPECT_EQ(natural_marker_effect(cam_class(g, "Mass")), MarkerEffect::kNotTested);
+  EXPECT_EQ(cam_statements(g).use.back(), "No AP film of the split carries a text tag or ECG electrodes (n = 0): the "
+                                          "natural-marker test had nothing to remove.");
+}
 
 TEST(Interpretability, CausalStatementsFollowTheNumbers) {
   GradcamResult g = causal_result();
@@ -596,6 +749,145 @@ TEST_F(ReportTest, GradcamSectionShowsTheFlaggedClassAndTheCausalTest) {
   EXPECT_TRUE(std::count(f.files.begin(), f.files.end(), "gradcam/Pneumothorax.png"));
   EXPECT_FALSE(fs::exists(fs::path(f.out_dir) / "gradcam/Effusion.png"));
   EXPECT_EQ(f.files.size(), 14u + 3u);
+}
+
+TEST_F(ReportTest, GradcamSectionShowsWhatThePredictionsUse) {
+  const fs::path eval = write_gradcam_run("run");
+  const ReportFiles f = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(f.index_html), md = cxr::read_text_file(f.markdown);
+  // After the planted-marker test, before the per-class table.
+  const size_t heading = html.find("<h3>What the predictions use (the phantom's causal tests)</h3>");
+  ASSERT_NE(heading, std::string::npos);
+  EXPECT_LT(html.find("id=\"causal-table\""), heading);
+  EXPECT_LT(heading, html.find("id=\"use-table\""));
+  EXPECT_LT(html.find("id=\"use-table\""), html.find("id=\"gradcam-table\""));
+  EXPECT_NE(html.find("AP tags and electrodes removed: 400 films (the split&apos;s AP films with a text tag or ECG electrodes"),
+            std::string::npos);
+
+  // One row per class: the three changes side by side (fixtures/README.md).
+  const std::string table = table_of(html, "use-table");
+  EXPECT_EQ(count_of(table, "<tr"), 15u);  // header and 14 classes
+  EXPECT_EQ(row_of(table, "Pneumothorax (shortcut flag)"),
+            "<tr class=\"flagged\"><td class=\"text\">Pneumothorax (shortcut flag)</td><td>+0.010 [-0.010, 0.030]</td>"
+            "<td>32</td><td class=\"text\">does not rest on the lesion</td><td>+0.002 [-0.004, 0.008]</td>"
+            "<td>+0.310 [0.290, 0.330]</td>");
+  EXPECT_NE(row_of(table, "Mass").find("<td>+0.420 [0.380, 0.460]</td><td>32</td><td class=\"text\">uses the lesion</td>"
+                                       "<td>+0.002 [-0.004, 0.008]</td><td>-0.050 [-0.070, -0.030]</td>"),
+            std::string::npos);
+  EXPECT_NE(row_of(table, "Effusion").find("<td>+0.050 [0.030, 0.070]</td><td>+0.004 [-0.002, 0.010]</td>"), std::string::npos);
+  EXPECT_NE(row_of(table, "Nodule").find("uses it, perhaps little"), std::string::npos);
+  EXPECT_NE(row_of(table, "Cardiomegaly").find("the lesion lowers it"), std::string::npos);
+  EXPECT_NE(row_of(table, "Hernia").find("<td>n/a</td><td>0</td><td class=\"text\">no films</td>"), std::string::npos);
+  EXPECT_EQ(count_of(table, "class=\"flagged\""), 1u);
+
+  // The statements, from the fixture's numbers.
+  EXPECT_NE(html.find("<li>Pneumothorax: removing the lesion changes its probability by +0.010 [-0.010, 0.030] (n = 32): the "
+                      "prediction does not rest on the lesion. Grad-CAM flags it as a possible shortcut, and the flag is "
+                      "consistent with a prediction that does not rest on the lesion; its probability moves with the "
+                      "planted marker +0.310 [0.290, 0.330].</li>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<li>Removing the lesion lowers Nodule&apos;s probability by 0.030 [0.010, 0.050] (n = 32): the "
+                      "prediction uses the lesion, perhaps little"),
+            std::string::npos);
+  EXPECT_NE(html.find("<li>Removing the lesion raises Cardiomegaly&apos;s probability by 0.050 [0.030, 0.070]"), std::string::npos);
+  EXPECT_NE(html.find(", Mass by 0.420 [0.380, 0.460] (n = 32), "), std::string::npos);
+  EXPECT_NE(html.find("<li>No film of the split truly has Hernia"), std::string::npos);
+  const size_t moved = html.find("<li>Moved by the AP tags and electrodes");
+  ASSERT_NE(moved, std::string::npos);
+  const std::string line = html.substr(moved, html.find("</li>", moved) - moved);
+  EXPECT_NE(line.find("400 AP films): Effusion +0.050 [0.030, 0.070]. These"), std::string::npos) << line;
+
+  // Markdown: the same table and statements (brackets escaped).
+  EXPECT_NE(md.find("\n### What the predictions use (the phantom's causal tests)\n"), std::string::npos);
+  EXPECT_NE(md.find("\n| **Pneumothorax** (shortcut flag) | +0.010 \\[-0.010, 0.030\\] | 32 | does not rest on the lesion | "
+                    "+0.002 \\[-0.004, 0.008\\] | +0.310 \\[0.290, 0.330\\] |\n"),
+            std::string::npos);
+  EXPECT_NE(md.find("\n| Hernia | n/a | 0 | no films | +0.002 \\[-0.004, 0.008\\] | +0.001 \\[-0.003, 0.005\\] |\n"),
+            std::string::npos);
+  EXPECT_NE(md.find("\n- Pneumothorax: removing the lesion changes its probability by +0.010 \\[-0.010, 0.030\\] (n = 32)"),
+            std::string::npos);
+  EXPECT_NE(md.find("\n- Moved by the AP tags and electrodes"), std::string::npos);
+}
+
+TEST_F(ReportTest, RealFilmsRenderWithoutTheLesionAndNaturalMarkerTable) {
+  const fs::path eval = write_gradcam_run("run");
+  const fs::path cam = eval.parent_path().parent_path() / "gradcam/cam_stats.json";
+  auto check_absent = [&](const std::string& why) {
+    const ReportFiles f = write_report({"", eval.string(), "", ""});
+    const std::string html = cxr::read_text_file(f.index_html), md = cxr::read_text_file(f.markdown);
+    EXPECT_EQ(html.find("use-table"), std::string::npos) << why;
+    EXPECT_EQ(html.find("What the predictions use"), std::string::npos) << why;
+    EXPECT_EQ(md.find("What the predictions use"), std::string::npos) << why;
+    EXPECT_EQ(html.find("Removing the lesion"), std::string::npos) << why;
+    EXPECT_EQ(html.find("AP tags and electrodes"), std::string::npos) << why;
+    // The rest of the section is there.
+    EXPECT_NE(html.find("id=\"gradcam-table\""), std::string::npos) << why;
+    EXPECT_NE(html.find("id=\"causal-table\""), std::string::npos) << why;
+  };
+  // As gradcam writes real films: the top-level test null, no per-class keys.
+  edit(cam, [](ojson& j) {
+    j["counterfactual_natural_markers"] = nullptr;
+    for (auto& [name, c] : j["classes"].items()) {
+      c.erase("counterfactual_natural_markers");
+      c.erase("counterfactual_lesion_removed");
+    }
+  });
+  check_absent("top-level null");
+  // Older files: the key absent too.
+  edit(cam, [](ojson& j) { j.erase("counterfactual_natural_markers"); });
+  check_absent("top-level absent");
+
+  // The lesion test missing for one class (the natural test run): that class reads "not run".
+  cxr::atomic_write_file(cam, cxr::read_text_file(kFixture));
+  edit(cam, [](ojson& j) { j["classes"]["Mass"].erase("counterfactual_lesion_removed"); });
+  const std::string html = cxr::read_text_file(write_report({"", eval.string(), "", ""}).index_html);
+  EXPECT_NE(row_of(table_of(html, "use-table"), "Mass").find("<td>n/a</td><td></td><td class=\"text\">not run</td>"),
+            std::string::npos)
+      << row_of(table_of(html, "use-table"), "Mass");
+  EXPECT_EQ(html.find("Mass by 0.420"), std::string::npos);
+}
+
+TEST_F(ReportTest, ABadCausalTestFailsNamingThePointerAndKeepsTheReport) {
+  const fs::path eval = write_gradcam_run("run");
+  const fs::path cam = eval.parent_path().parent_path() / "gradcam";
+  const ReportFiles first = write_report({"", eval.string(), "", ""});
+  const std::string html = cxr::read_text_file(first.index_html);
+  ASSERT_NE(html.find("id=\"use-table\""), std::string::npos);
+  auto fails_with = [&](const std::function<void(ojson&)>& change, const std::string& expected) {
+    cxr::atomic_write_file(cam / "cam_stats.json", cxr::read_text_file(kFixture));
+    edit(cam / "cam_stats.json", change);
+    const std::string error = error_of({"", eval.string(), "", ""});
+    EXPECT_NE(error.find("cam_stats.json: " + expected), std::string::npos) << error;
+    EXPECT_NE(error.find("cxrtrain gradcam"), std::string::npos) << error;
+    EXPECT_EQ(cxr::read_text_file(first.index_html), html);
+    for (const auto& file : first.files) EXPECT_TRUE(fs::exists(fs::path(first.out_dir) / file)) << file;
+  };
+  const std::string lesion = "/counterfactual_lesion_removed", natural = "/counterfactual_natural_markers";
+  // The interval must contain its mean (0.42 lies below [0.43, 0.46]).
+  fails_with([&](ojson& j) { j["classes"]["Mass"][lesion.substr(1)]["delta_p_ci95"] = {0.43, 0.46}; },
+             "/classes/Mass" + lesion + "/delta_p_ci95 is [0.430, 0.460], which does not contain delta_p_mean 0.42");
+  fails_with([&](ojson& j) { j["classes"]["Effusion"][natural.substr(1)]["delta_p_ci95"] = {0.01, 0.04}; },
+             "/classes/Effusion" + natural + "/delta_p_ci95 is [0.010, 0.040], which does not contain delta_p_mean 0.05");
+  fails_with([&](ojson& j) { j["classes"]["Mass"][lesion.substr(1)]["n"] = -1; },
+             "/classes/Mass" + lesion + "/n is -1, expected a count >= 0");
+  fails_with([&](ojson& j) { j["classes"]["Edema"][natural.substr(1)]["delta_p_mean"] = "0.015"; },
+             "/classes/Edema" + natural + "/delta_p_mean is a string, expected a number or null");
+  fails_with([&](ojson& j) { j["classes"]["Edema"][lesion.substr(1)]["n"] = 3.5; },
+             "/classes/Edema" + lesion + "/n is a number, expected a whole number");
+  fails_with([&](ojson& j) { j["classes"]["Mass"][lesion.substr(1)]["delta_p_mean"] = 1.5; },
+             "/classes/Mass" + lesion + "/delta_p_mean is 1.5, outside [-1, 1]");
+  fails_with([&](ojson& j) { j["classes"]["Mass"][lesion.substr(1)]["delta_p_ci95"] = nullptr; },
+             "/classes/Mass" + lesion + "/delta_p_ci95 is null, but delta_p_mean is set");
+  fails_with([&](ojson& j) { j["classes"]["Hernia"][lesion.substr(1)]["delta_p_mean"] = 0.1; },
+             "/classes/Hernia" + lesion + " has a delta_p_mean without films (n 0)");
+  fails_with([&](ojson& j) { j[natural.substr(1)] = 5; }, natural + " is a number, expected an object");
+  // Present per class exactly when the test was run, every class on the same films.
+  fails_with([&](ojson& j) { j[natural.substr(1)] = nullptr; },
+             "/classes/Atelectasis" + natural + " is set, but " + natural + " is null or missing");
+  fails_with([&](ojson& j) { j["classes"]["Nodule"].erase(natural.substr(1)); },
+             "/classes/Nodule" + natural + " is missing or null, but " + natural + " says the test was run");
+  fails_with([&](ojson& j) { j["classes"]["Nodule"][natural.substr(1)]["n"] = 399; },
+             "/classes/Nodule" + natural + "/n is 399, but " + natural + "/n_images is 400");
 }
 
 TEST_F(ReportTest, GradcamOverlayIsEmbeddedAsTheFilesBytes) {
