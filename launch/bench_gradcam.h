@@ -24,6 +24,8 @@ struct GradcamBenchResult {
   double seconds = 0;                      // maps + region statistics of `images`
   double images_per_second = 0;
   double autograd_images_per_second = 0;   // maps only, autograd at layer4
+  double one_pass_maps_per_second = 0;     // maps only, one pass, same images
+  double layer3_images_per_second = 0;     // maps only, autograd at layer3
   double render_seconds = 0;               // phantom films and anatomy (not in `seconds`)
   std::string json;
 };
