@@ -561,9 +561,12 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
           bool in_box = false;
           for (const auto& b : boxes) in_box |= x >= b.x && x < b.x + b.w && y >= b.y && y < b.y + b.h;
           const size_t k = static_cast<size_t>(y) * S + x;
-          if (!in_box) ASSERT_EQ(twin[k], stored[k]) << m.image_index << " at " << x << "," << y;
-          if (in_box && r.shortcut & 1 && boxes[0].x <= x && x < boxes[0].x + boxes[0].w && y < boxes[0].y + boxes[0].h)
+          if (!in_box) {
+            ASSERT_EQ(twin[k], stored[k]) << m.image_index << " at " << x << "," << y;
+          }
+          if (in_box && r.shortcut & 1 && boxes[0].x <= x && x < boxes[0].x + boxes[0].w && y < boxes[0].y + boxes[0].h) {
             EXPECT_TRUE(anat[k] & kAnatMarker) << "marker pixel not in the anatomy's marker bit";
+          }
         }
       // Without the natural markers (AP tags, ECG electrodes) only marker pixels change, and only on AP films.
       replay.render(r, {-1, /*natural_markers=*/false, -1}, twin.data(), nullptr, nullptr);
@@ -573,7 +576,9 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
           ++changed;
           ASSERT_TRUE(anat[k] & kAnatMarker) << m.image_index << ": a non-marker pixel changed";
         }
-      if (m.view != kViewAP) EXPECT_EQ(changed, 0) << m.image_index;
+      if (m.view != kViewAP) {
+        EXPECT_EQ(changed, 0) << m.image_index;
+      }
       natural += changed > 0;
       // Without one class's lesion: that class's mask bit is gone, and where the class does not change the anatomy
       // (all but Atelectasis, Cardiomegaly, Emphysema) every other class's mask is exactly as it was.
@@ -587,7 +592,9 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
           others_differ |= static_cast<uint16_t>((without[k] ^ stored_mask[k]) & ~(1u << c));
         }
         EXPECT_FALSE(bits >> c & 1) << m.image_index << ": class " << c << " still in the mask";
-        if (c != 0 && c != 1 && c != 5) EXPECT_EQ(others_differ, 0) << m.image_index << " without class " << c;
+        if (c != 0 && c != 1 && c != 5) {
+          EXPECT_EQ(others_differ, 0) << m.image_index << " without class " << c;
+        }
         removed += 1;
       }
       marked += r.shortcut != 0;
