@@ -68,6 +68,11 @@ void PhantomReplay::render(const SynthRecord& r, const Variant& v, uint8_t* imag
   }
   PhantomCase c = r.phantom;
   if (v.without_lesion >= 0) c.labels.at(static_cast<size_t>(v.without_lesion)) = 0;
+  if (v.only_lesion >= 0) {
+    const uint8_t keep = c.labels.at(static_cast<size_t>(v.only_lesion));
+    c.labels.fill(0);
+    c.labels[static_cast<size_t>(v.only_lesion)] = keep;
+  }
   render_phantom(c, p, r.render_seed, options_.size, image, mask, anatomy);
   const auto markers = static_cast<uint8_t>(v.markers < 0 ? r.shortcut : v.markers);
   for (size_t s = 0; s < plan_.shortcuts.size(); ++s)

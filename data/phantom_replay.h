@@ -23,13 +23,14 @@ class PhantomReplay {
   // The film's plan (labels, patient, render seed, marker bits); UserError naming the image when unknown.
   const SynthRecord& record(const std::string& image_index) const;
   // What to change in a film: its planted markers (bit s draws spec s's marker; -1 = the film's own), the AP
-  // films' text tags and ECG electrodes (drawn last from their own random stream; the lead letter stays), and
-  // one class's lesion (every lesion and anatomy change has its own random draws, so the rest of the film is
-  // unchanged).
+  // films' text tags and ECG electrodes (drawn last from their own random stream; the lead letter stays), one
+  // class's lesion, or every lesion but one (every lesion and anatomy change has its own random draws, so the
+  // rest of the film is unchanged).
   struct Variant {
     int markers = -1;
     bool natural_markers = true;
     int without_lesion = -1;
+    int only_lesion = -1;  // >= 0: every other class's lesion left out (this one kept if the film has it)
   };
   // image: size()^2 bytes; mask (uint16 lesion bits) and anatomy (kAnat* bits incl. kAnatMarker) may be null.
   void render(const SynthRecord& record, const Variant& variant, uint8_t* image, uint16_t* mask,

@@ -808,6 +808,10 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     const Paired pr = paired(films_where(cf_limit, [](const data::SampleMeta& m, const auto&) { return m.view == data::kViewAP; }),
                              "causal test: AP tags and electrodes", Variant{}, Variant{-1, false, -1});
     natural = {{"n_images", pr.n},
+               {"other_lesions_removed", "per class, the first " + std::to_string(o.lesion_images) + " films of the "
+                                         "split that truly have the class and another, rendered as stored and with "
+                                         "only that class's lesion; delta = that class's probability with minus without "
+                                         "the other findings: large means the prediction leans on co-occurring findings"},
                {"lesion_removed", "per class, the first " + std::to_string(o.lesion_images) + " films of the split that "
                                   "truly have the class, rendered as stored and without that class's lesion (everything "
                                   "else identical); delta = that class's probability with minus without: near 0 means the "
@@ -827,6 +831,17 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
                                Variant{-1, true, c});
       json j = per_class_change(lr, c, 0x1e5, false);
       classes[data::kClassNames[c]]["counterfactual_lesion_removed"] = j;
+      // Does it use the *other* findings on the film? The films with this class and another, as stored and with
+      // only this class's lesion left (labels co-occur in NIH, and so in the phantom).
+      const Paired ol = paired(films_where(o.lesion_images,
+                                           [c](const auto&, const data::SynthRecord& r) {
+                                             int others = 0;
+                                             for (int d = 0; d < K; ++d) others += d != c && r.phantom.labels[static_cast<size_t>(d)];
+                                             return r.phantom.labels[static_cast<size_t>(c)] != 0 && others > 0;
+                                           }),
+                               std::string("causal test: ") + data::kClassNames[c] + " without the other lesions",
+                               Variant{}, Variant{-1, true, -1, c});
+      classes[data::kClassNames[c]]["counterfactual_other_lesions_removed"] = per_class_change(ol, c, 0x0e5, false);
     }
   }
   const double secs_cf = seconds_since(t_cf);

@@ -30,8 +30,8 @@ void print_table(const nlohmann::ordered_json& s, const std::string& dir) {
   std::printf("Grad-CAM at %s (%s), %lld images of split '%s', regions: %s\n", s["layer"].get<std::string>().c_str(),
               s["method"].get<std::string>().c_str(), static_cast<long long>(s["n_images"].get<int64_t>()),
               s["split"].get<std::string>().c_str(), s["regions"]["kind"].get<std::string>().c_str());
-  std::printf("%-19s %5s %-17s %5s %4s %5s %5s %6s %-6s %5s %5s %7s %6s %6s %6s\n", "class", "n", "top region", "share",
-              "off", "flag", "point", "(n)", "sanity", "del", "rand", "dp", "AUC+m", "AUC-m", "dp-les");
+  std::printf("%-19s %5s %-17s %5s %4s %5s %5s %6s %-6s %5s %5s %7s %6s %6s %6s %6s\n", "class", "n", "top region", "share",
+              "off", "flag", "point", "(n)", "sanity", "del", "rand", "dp", "AUC+m", "AUC-m", "dp-les", "dp-oth");
   for (const auto& [name, c] : s["classes"].items()) {
     std::string top = "-";
     double best = -1;
@@ -40,19 +40,23 @@ void print_table(const nlohmann::ordered_json& s, const std::string& dir) {
     const auto& cf = c["counterfactual"];
     const auto lesion = c.contains("counterfactual_lesion_removed") ? c["counterfactual_lesion_removed"]["delta_p_mean"]
                                                                     : nlohmann::ordered_json();
-    std::printf("%-19s %5lld %-17s %5s %4s %5s %5s %6lld %-6s %5s %5s %7s %6s %6s %6s\n", name.c_str(),
+    const auto others = c.contains("counterfactual_other_lesions_removed")
+                            ? c["counterfactual_other_lesions_removed"]["delta_p_mean"] : nlohmann::ordered_json();
+    std::printf("%-19s %5lld %-17s %5s %4s %5s %5s %6lld %-6s %5s %5s %7s %6s %6s %6s %6s\n", name.c_str(),
                 static_cast<long long>(c["n_images"].get<int64_t>()), top.c_str(), best >= 0 ? fmt3(best).c_str() : "  n/a",
                 fmt3(c["off_target_share"]["mean"]).c_str(), c["shortcut_flag"].get<bool>() ? "FLAG" : "-",
                 fmt3(c["pointing_game"]["hit_rate"]).c_str(), static_cast<long long>(c["pointing_game"]["n"].get<int64_t>()),
                 c["sanity"]["verdict"].get<std::string>().c_str(), fmt3(c["deletion_auc"]).c_str(),
                 fmt3(c["random_deletion_auc"]).c_str(), cf.is_null() ? "  n/a" : fmt3(cf["delta_p_mean"]).c_str(),
                 cf.is_null() ? "  n/a" : fmt3(cf["auroc_with_marker"]).c_str(),
-                cf.is_null() ? "  n/a" : fmt3(cf["auroc_without_marker"]).c_str(), fmt3(lesion).c_str());
+                cf.is_null() ? "  n/a" : fmt3(cf["auroc_without_marker"]).c_str(), fmt3(lesion).c_str(),
+                fmt3(others).c_str());
   }
   std::printf("off = map mass outside where the class's disease can be; point = pointing-game hit rate; del/rand =\n"
               "deletion AUC by the map / at random; dp = mean change of the probability when the planted marker is\n"
               "drawn; AUC+m / AUC-m = AUROC with the marker on every film / on none; dp-les = mean drop of the\n"
-              "probability when the class's own lesion is removed from films that have it (phantom).\n%s\n",
+              "probability when the class's own lesion is removed from films that have it; dp-oth = the same when\n"
+              "every other lesion is removed from films with the class and another (phantom).\n%s\n",
               s["reminder"].get<std::string>().c_str());
   std::printf("written: %s/{cam_stats.json,cams.npy,cams_index.csv,overlays/}\n", dir.c_str());
   std::fflush(stdout);

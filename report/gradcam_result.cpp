@@ -146,13 +146,15 @@ ClassCam read_class(const JsonInput& in, const std::string& name, const std::vec
   }
   // The phantom's other causal tests: both per class when the natural-marker test was run; the lesion test
   // may be missing (not run), never there without the other.
-  const std::string nat = p + "/counterfactual_natural_markers", les = p + "/counterfactual_lesion_removed";
+  const std::string nat = p + "/counterfactual_natural_markers", les = p + "/counterfactual_lesion_removed",
+                    oth = p + "/counterfactual_other_lesions_removed";
   if (natural_test) {
     if (!is_set(in, nat)) in.fail(nat, "is missing or null, but /counterfactual_natural_markers says the test was run");
     c.natural_markers = removal_test(in, nat);
     if (is_set(in, les)) c.lesion_removed = removal_test(in, les);
+    if (is_set(in, oth)) c.other_lesions_removed = removal_test(in, oth);
   } else {
-    for (const auto& q2 : {nat, les})
+    for (const auto& q2 : {nat, les, oth})
       if (is_set(in, q2)) in.fail(q2, "is set, but /counterfactual_natural_markers is null or missing (the test was not run)");
   }
 

@@ -73,6 +73,7 @@ struct ClassCam {
   // The phantom's other causal tests (GradcamResult::natural_test): the class's lesion removed from films
   // that truly have the class (null when not run), and the AP films' text tags and electrodes removed.
   std::optional<RemovalTest> lesion_removed, natural_markers;
+  std::optional<RemovalTest> other_lesions_removed;  // only this class's lesion left: the co-occurring findings' part
   std::string overlay;                    // relative to the gradcam folder; "" when none was written
   std::string overlay_png;                // its bytes, read for the classes the report shows (else "")
 

@@ -136,9 +136,19 @@ std::string markers_clause(const GradcamResult& g, const ClassCam& c) {
   return "; no tested marker explains the flag (" + list_words(still) + ")";
 }
 
+// Whether the class's prediction leans on the findings that co-occur with it: its probability falls when every
+// other lesion is removed from films that have the class and another ("" when not tested or negligible).
+std::string others_clause(const ClassCam& c) {
+  if (!c.other_lesions_removed || !c.other_lesions_removed->delta_p_mean) return "";
+  const RemovalTest& t = *c.other_lesions_removed;
+  if (!(t.delta_p_ci95->lo > kNegligibleProbabilityChange)) return "";
+  return "; removing the other findings from its films lowers it by " + magnitude_text(t) + films_text(t) +
+         ": it leans on the findings that co-occur with it";
+}
+
 // What the tests say about a class Grad-CAM flags as a possible shortcut.
 std::string flag_clause(const GradcamResult& g, const ClassCam& c, LesionUse u) {
-  const std::string markers = markers_clause(g, c);
+  const std::string markers = markers_clause(g, c) + others_clause(c);
   switch (u) {
     case LesionUse::kDoesNotUse:
       return " Grad-CAM flags it as a possible shortcut, and the flag is consistent with a prediction that does not "
@@ -369,6 +379,8 @@ json use_row(const ClassCam& c) {
           {"lesion_use", lesion_word(u)},
           {"natural", natural_marker_effect(c) != MarkerEffect::kNotTested ? change_text(*c.natural_markers)
                                                                          : std::string("n/a")},
+          {"others", c.other_lesions_removed && c.other_lesions_removed->delta_p_mean
+                         ? change_text(*c.other_lesions_removed) : std::string("n/a")},
           {"planted", c.marker_test ? change_text(*c.marker_test) : std::string("not tested")}};
 }
 

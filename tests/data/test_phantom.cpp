@@ -596,6 +596,20 @@ TEST_F(SynthTest, ReplayRendersThePacksFilmsAndTheirMarkerTwins) {
           EXPECT_EQ(others_differ, 0) << m.image_index << " without class " << c;
         }
         removed += 1;
+        // Only this class's lesion: no other class's bit, and this class's own mask as stored when none of the
+        // classes left out changes the anatomy.
+        replay.render(r, {-1, true, -1, c}, twin.data(), without.data(), nullptr);
+        bool anatomy_changed = false;
+        for (int d : {0, 1, 5}) anatomy_changed |= d != c && r.phantom.labels[static_cast<size_t>(d)] != 0;
+        uint16_t foreign = 0, own_differs = 0;
+        for (size_t k = 0; k < without.size(); ++k) {
+          foreign |= static_cast<uint16_t>(without[k] & ~(1u << c));
+          own_differs |= static_cast<uint16_t>((without[k] ^ stored_mask[k]) & (1u << c));
+        }
+        EXPECT_EQ(foreign, 0) << m.image_index << " with only class " << c;
+        if (!anatomy_changed) {
+          EXPECT_EQ(own_differs, 0) << m.image_index << " with only class " << c;
+        }
       }
       marked += r.shortcut != 0;
       ++films;

@@ -310,7 +310,11 @@ def lesion_and_tags():
     used = []
     for n, c in s["classes"].items():
         les, nat = c.get("counterfactual_lesion_removed"), c.get("counterfactual_natural_markers")
-        check(les is not None and nat is not None, f"{n}: lesion-removal or natural-marker test missing")
+        oth = c.get("counterfactual_other_lesions_removed")
+        check(les is not None and nat is not None and oth is not None,
+              f"{n}: lesion-removal, other-lesions or natural-marker test missing")
+        if oth["n"] > 0:
+            check(oth["delta_p_ci95"][0] <= oth["delta_p_mean"] <= oth["delta_p_ci95"][1], f"{n}: other-lesions CI")
         if les["n"] > 0:
             lo, hi = les["delta_p_ci95"]
             check(lo <= les["delta_p_mean"] <= hi, f"{n}: lesion-removal CI {les['delta_p_ci95']} misses its mean")

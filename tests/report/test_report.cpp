@@ -560,6 +560,20 @@ TEST(Interpretability, FlaggedClassesAreJudgedByTheCausalTests) {
                                 "electrodes +0.002 [-0.004, 0.008])."),
             std::string::npos)
       << st.use.front();
+  // Removing the other findings lowers it: the co-occurring findings are named after the markers.
+  flagged.other_lesions_removed = RemovalTest{0.12, Interval{0.09, 0.15}, 20};
+  st = cam_statements(g);
+  EXPECT_NE(st.use.front().find("no tested marker explains the flag (the planted marker +0.001 [-0.003, 0.005] and the "
+                                "AP tags and electrodes +0.002 [-0.004, 0.008]); removing the other findings from its "
+                                "films lowers it by 0.120 [0.090, 0.150] (n = 20): it leans on the findings that "
+                                "co-occur with it."),
+            std::string::npos)
+      << st.use.front();
+  // A change whose interval reaches below the negligible size is not quoted.
+  flagged.other_lesions_removed = RemovalTest{0.03, Interval{0.01, 0.05}, 20};
+  st = cam_statements(g);
+  EXPECT_EQ(st.use.front().find("other findings"), std::string::npos) << st.use.front();
+  flagged.other_lesions_removed.reset();
   // The AP tags and electrodes move it: they are named, the planted marker is not.
   flagged.natural_markers = RemovalTest{0.05, Interval{0.03, 0.07}, 400};
   st = cam_statements(g);
@@ -769,10 +783,10 @@ TEST_F(ReportTest, GradcamSectionShowsWhatThePredictionsUse) {
   EXPECT_EQ(count_of(table, "<tr"), 15u);  // header and 14 classes
   EXPECT_EQ(row_of(table, "Pneumothorax (shortcut flag)"),
             "<tr class=\"flagged\"><td class=\"text\">Pneumothorax (shortcut flag)</td><td>+0.010 [-0.010, 0.030]</td>"
-            "<td>32</td><td class=\"text\">does not rest on the lesion</td><td>+0.002 [-0.004, 0.008]</td>"
+            "<td>32</td><td class=\"text\">does not rest on the lesion</td><td>n/a</td><td>+0.002 [-0.004, 0.008]</td>"
             "<td>+0.310 [0.290, 0.330]</td>");
   EXPECT_NE(row_of(table, "Mass").find("<td>+0.420 [0.380, 0.460]</td><td>32</td><td class=\"text\">uses the lesion</td>"
-                                       "<td>+0.002 [-0.004, 0.008]</td><td>-0.050 [-0.070, -0.030]</td>"),
+                                       "<td>n/a</td><td>+0.002 [-0.004, 0.008]</td><td>-0.050 [-0.070, -0.030]</td>"),
             std::string::npos);
   EXPECT_NE(row_of(table, "Effusion").find("<td>+0.050 [0.030, 0.070]</td><td>+0.004 [-0.002, 0.010]</td>"), std::string::npos);
   EXPECT_NE(row_of(table, "Nodule").find("uses it, perhaps little"), std::string::npos);
@@ -799,10 +813,10 @@ TEST_F(ReportTest, GradcamSectionShowsWhatThePredictionsUse) {
 
   // Markdown: the same table and statements (brackets escaped).
   EXPECT_NE(md.find("\n### What the predictions use (the phantom's causal tests)\n"), std::string::npos);
-  EXPECT_NE(md.find("\n| **Pneumothorax** (shortcut flag) | +0.010 \\[-0.010, 0.030\\] | 32 | does not rest on the lesion | "
+  EXPECT_NE(md.find("\n| **Pneumothorax** (shortcut flag) | +0.010 \\[-0.010, 0.030\\] | 32 | does not rest on the lesion | n/a | "
                     "+0.002 \\[-0.004, 0.008\\] | +0.310 \\[0.290, 0.330\\] |\n"),
             std::string::npos);
-  EXPECT_NE(md.find("\n| Hernia | n/a | 0 | no films | +0.002 \\[-0.004, 0.008\\] | +0.001 \\[-0.003, 0.005\\] |\n"),
+  EXPECT_NE(md.find("\n| Hernia | n/a | 0 | no films | n/a | +0.002 \\[-0.004, 0.008\\] | +0.001 \\[-0.003, 0.005\\] |\n"),
             std::string::npos);
   EXPECT_NE(md.find("\n- Pneumothorax: removing the lesion changes its probability by +0.010 \\[-0.010, 0.030\\] (n = 32)"),
             std::string::npos);
