@@ -78,7 +78,8 @@ void register_gradcam(CLI::App& app, Context&) {
       "Runs after `evaluate` on the same split: its predictions and operating points choose each class's true\n"
       "positives, false positives and false negatives. Writes RUN/gradcam/cam_stats.json (per class: region shares\n"
       "with bootstrap CIs, shortcut flag, pointing game, IoU/IoBB, cascading-randomisation check, deletion AUC, and\n"
-      "on phantom packs with planted markers the causal test), cams.npy (raw maps), overlays/<Class>.png. Under\n"
+      "on phantom packs the causal tests on re-rendered films: planted markers on/off, AP tags and electrodes removed,\n"
+      "the class's lesion removed, the other lesions removed), cams.npy (raw maps), overlays/<Class>.png. Under\n"
       "mpirun rank 0 does the pass and the other ranks wait. Grad-CAM shows association, not cause.");
   cmd->add_option("--run", o->run_dir, "Run directory, evaluated (cxrtrain evaluate --run DIR)")->required();
   cmd->add_option("--split", *split, "Split (default eval.split = test; evaluate it first)");
