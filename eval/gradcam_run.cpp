@@ -32,6 +32,7 @@
 #include "data/phantom_replay.h"
 #include "data/preprocess.h"
 #include "eval/auroc.h"
+#include "eval/cam_overlay.h"
 #include "eval/cam_stats.h"
 #include "eval/gradcam.h"
 #include "eval/predictions.h"
@@ -225,77 +226,6 @@ void copy_modules(trainer::ResNet& to, trainer::ResNet& from, const std::vector<
     if (starts(kv.key())) kv.value().copy_(src_p[kv.key()]);
   for (auto& kv : to->named_buffers(true))
     if (starts(kv.key())) kv.value().copy_(src_b[kv.key()]);
-}
-
-// A grid per class: rows TP, FP, FN; each tile the film (enlarged to >= 160 px), its map in colour (scaled per
-// tile: display only), the lesion outlined in amber (mask) or the NIH box in green, and the score.
-struct OverlayTile {
-  std::vector<uint8_t> film;
-  std::vector<float> map;      // at the film's side
-  std::vector<uint8_t> truth;  // lesion mask of the class (may be empty)
-  std::optional<Box> box;      // NIH box of the class
-  double p = 0;
-};
-
-cv::Mat overlay_grid(const std::string& title, const std::array<std::vector<OverlayTile>, 3>& rows, int size, int columns) {
-  const int scale = std::max(1, (160 + size - 1) / size), tile = size * scale, label_w = 44, title_h = 22;
-  cv::Mat grid(title_h + 3 * tile, label_w + columns * tile, CV_8UC3, cv::Scalar(24, 24, 24));
-  cv::putText(grid, title, {4, 16}, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
-  const char* names[3] = {"TP", "FP", "FN"};
-  for (int r = 0; r < 3; ++r) {
-    cv::putText(grid, names[r], {6, title_h + r * tile + tile / 2}, cv::FONT_HERSHEY_SIMPLEX, 0.5,
-                cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
-    for (size_t c = 0; c < rows[r].size() && static_cast<int>(c) < columns; ++c) {
-      const OverlayTile& t = rows[r][c];
-      cv::Mat film(size, size, CV_8UC1, const_cast<uint8_t*>(t.film.data()));
-      cv::Mat map(size, size, CV_32FC1, const_cast<float*>(t.map.data()));
-      double lo = 0, hi = 0;
-      cv::minMaxLoc(map, &lo, &hi);
-      cv::Mat map8;
-      map.convertTo(map8, CV_8UC1, hi > 0 ? 255.0 / hi : 0.0);
-      cv::Mat heat, grey3, mixed;
-      cv::applyColorMap(map8, heat, cv::COLORMAP_JET);
-      cv::cvtColor(film, grey3, cv::COLOR_GRAY2BGR);
-      cv::addWeighted(grey3, 0.6, heat, 0.4, 0, mixed);
-      cv::Mat big;
-      cv::resize(mixed, big, {tile, tile}, 0, 0, cv::INTER_NEAREST);
-      if (!t.truth.empty()) {
-        cv::Mat m(size, size, CV_8UC1, const_cast<uint8_t*>(t.truth.data())), mbig;
-        cv::resize(m, mbig, {tile, tile}, 0, 0, cv::INTER_NEAREST);
-        std::vector<std::vector<cv::Point>> contours;
-        cv::findContours(mbig, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
-        cv::drawContours(big, contours, -1, cv::Scalar(0, 191, 255), 1);
-      }
-      if (t.box)
-        cv::rectangle(big, cv::Rect(static_cast<int>(t.box->x * scale), static_cast<int>(t.box->y * scale),
-                                    static_cast<int>(t.box->w * scale), static_cast<int>(t.box->h * scale)),
-                      cv::Scalar(0, 255, 0), 1);
-      char text[32];
-      std::snprintf(text, sizeof text, "p=%.2f", t.p);
-      cv::putText(big, text, {3, tile - 5}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
-      big.copyTo(grid(cv::Rect(label_w + static_cast<int>(c) * tile, title_h + r * tile, tile, tile)));
-    }
-  }
-  return grid;
-}
-
-// numpy's .npy format, version 1.0: little-endian float32, C order.
-std::string npy_float32(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kFloat32).contiguous();
-  std::string shape = "(";
-  for (int64_t d = 0; d < c.dim(); ++d) shape += std::to_string(c.size(d)) + (c.dim() == 1 || d + 1 < c.dim() ? "," : "");
-  shape += ")";
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::string out = "\x93NUMPY";
-  out += static_cast<char>(1);
-  out += static_cast<char>(0);
-  out += static_cast<char>(header.size() & 0xff);
-  out += static_cast<char>(header.size() >> 8);
-  out += header;
-  out.append(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<size_t>(c.numel()) * sizeof(float));
-  return out;
 }
 
 }  // namespace
@@ -514,11 +444,7 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
   const double tol = kPointingTolerance * S;
   std::array<double, K> off_mean{}, off_low{};
   json classes = json::object();
-  std::array<std::vector<double>, K> off_values, excess_values;
-  // Every class's region shares on every chosen image, computed once (nullopt: a map without mass).
-  std::vector<std::array<std::optional<std::array<double, kNumCamRegions>>, K>> shares_of(union_rows.size());
-  for (size_t i = 0; i < union_rows.size(); ++i)
-    for (int d = 0; d < K; ++d) shares_of[i][d] = region_shares(film_map(cams.maps, static_cast<int64_t>(i), d, S), regions_of(i));
+  std::array<std::vector<double>, K> off_values;
   for (int c = 0; c < K; ++c) {
     const std::vector<int64_t> chosen = sel[c].all();
     std::array<std::vector<double>, kNumCamRegions> share_values;
@@ -534,21 +460,13 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
       const int64_t row = chosen[q];
       const auto i = static_cast<size_t>(slot_of.at(row));
       const std::vector<float> up = film_map(cams.maps, static_cast<int64_t>(i), c, S);
-      if (const auto& shares = shares_of[i][c]; shares && called_positive[q]) {
+      if (const auto shares = called_positive[q] ? region_shares(up, regions_of(i)) : std::nullopt) {
         for (int r = 0; r < kNumCamRegions; ++r) share_values[r].push_back((*shares)[r]);
-        const double off = off_target_share(*shares, c);
-        off_values[c].push_back(off);
+        off_values[c].push_back(off_target_share(*shares, c));
         const auto peak = peak_point(cams.maps, static_cast<int64_t>(i), c, S);
         const int region = regions_of(i)[static_cast<size_t>(std::min(S - 1, static_cast<int>(peak[1]))) * S +
                                          static_cast<size_t>(std::min(S - 1, static_cast<int>(peak[0])))];
         peak_off += !(allowed_regions(c) >> region & 1);
-        // The same film's other maps, measured against this class's places: what the model's attention to this
-        // film looks like anyway (borders, padding, the body's edge). The excess is this class's own.
-        double others = 0;
-        int n_others = 0;
-        for (int d = 0; d < K; ++d)
-          if (d != c && shares_of[i][d]) others += off_target_share(*shares_of[i][d], c), ++n_others;
-        if (n_others > 0) excess_values[c].push_back(off - others / n_others);
       }
       const auto truth = truth_of(i, c, target);
       if (!truth) continue;
@@ -570,7 +488,6 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     const auto off_ci = bootstrap_mean_ci95(off_values[c], o.bootstrap, seed + 99);
     off_mean[c] = mean_of(off_values[c]);
     off_low[c] = off_values[c].empty() ? std::nan("") : off_ci[0];
-    const auto excess_ci = bootstrap_mean_ci95(excess_values[c], o.bootstrap, seed + 98);
     json loc_iou = json::object(), loc_iobb = json::object();
     for (size_t t = 0; t < kLocalisationThresholds.size(); ++t) {
       char key[32];
@@ -588,11 +505,6 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     cj["threshold_source"] = threshold_chosen[c] ? "operating point of the evaluation" : "0.5 (no operating point)";
     cj["region_share"] = share;
     cj["off_target_share"] = {{"mean", num_or_null(off_mean[c])}, {"ci95", ci_json(off_ci)}};
-    // The same, minus the film's other classes' maps measured against this class's places (paired per film):
-    // what is this class's own rather than the model's attention to the film anyway (edges, padding).
-    cj["peak_off_target"] = {{"rate", off_values[c].empty() ? json(nullptr) : json(static_cast<double>(peak_off) / static_cast<double>(off_values[c].size()))},
-                             {"ci95", off_values[c].empty() ? json(nullptr) : ci_json(wilson_ci95(peak_off, static_cast<int64_t>(off_values[c].size())))}};
-    cj["off_target_excess"] = {{"mean", num_or_null(mean_of(excess_values[c]))}, {"ci95", ci_json(excess_ci)}};
     cj["shortcut_flag"] = false;
     cj["shortcut_score"] = num_or_null(off_mean[c]);
     cj["pointing_game"] = {{"hit_rate", pointed ? json(static_cast<double>(hits) / static_cast<double>(pointed)) : json(nullptr)},

@@ -13,14 +13,6 @@
 namespace cxr::report {
 namespace {
 
-std::string list_words(const std::vector<std::string>& items) {
-  if (items.empty()) return "";
-  if (items.size() == 1) return items[0];
-  std::string out;
-  for (size_t i = 0; i + 1 < items.size(); ++i) out += (i ? ", " : "") + items[i];
-  return out + " and " + items.back();
-}
-
 std::string auc_text(const ClassResult& c) {
   return c.name + " (" + fixed(*c.auroc) + ", 95 % CI " + interval(c.ci_delong) + ")";
 }

@@ -29,6 +29,14 @@ std::string signed_fixed(double v, int decimals) {
   return s[0] == '-' || s.find_first_not_of("0.") == std::string::npos ? s : "+" + s;
 }
 
+std::string list_words(const std::vector<std::string>& items) {
+  if (items.empty()) return "";
+  if (items.size() == 1) return items[0];
+  std::string out;
+  for (size_t i = 0; i + 1 < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + " and " + items.back();
+}
+
 std::string p_value(double p) {
   if (p < 0.001) return "< 0.001";
   char buf[32];

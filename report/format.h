@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "report/evaluation_result.h"
 
@@ -17,6 +18,8 @@ std::string p_value(double p);
 std::string interval(const std::optional<Interval>& ci, const std::string& missing = "n/a");
 std::string percent(double fraction, int decimals = 1);
 std::string thousands(long long n);  // 25596 -> "25,596"
+// "a", "a and b", "a, b and c".
+std::string list_words(const std::vector<std::string>& items);
 // The first cause in a metrics.json "reason" ("auroc: no positive images; ppv: ...") without its key:
 // "no positive images".
 std::string first_reason(const std::string& reason);

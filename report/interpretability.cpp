@@ -14,14 +14,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string list_words(const std::vector<std::string>& items) {
-  if (items.empty()) return "";
-  if (items.size() == 1) return items[0];
-  std::string out;
-  for (size_t i = 0; i + 1 < items.size(); ++i) out += (i ? ", " : "") + items[i];
-  return out + " and " + items.back();
-}
-
 std::string share_text(const ShareEstimate& s) {
   return s.mean ? fixed(*s.mean) + (s.ci95 ? " " + interval(s.ci95) : std::string()) : std::string("n/a");
 }
