@@ -13,6 +13,7 @@ PKGS=(
   libopencv-dev zlib1g-dev libboost-dev libkainjow-mustache-dev
   python3-torch python3-torchvision python3-h5py python3-sklearn python3-scipy python3-numpy
   chromium fonts-dejavu-core   # the report test renders index.html headless (e2e_report)
+  slurm-wlm munge              # the Slurm test starts a one-node Slurm (tests/slurm, scripts/slurm_local.sh)
 )
 
 missing=()
