@@ -40,6 +40,7 @@ void for_each_field(Config& c, F&& f) {
   f("model.in_channels", c.model.in_channels);
   f("model.zero_init_residual", c.model.zero_init_residual);
   f("model.norm", c.model.norm);
+  f("model.bn_group", c.model.bn_group);
   f("train.global_batch", c.train.global_batch);
   f("train.epochs", c.train.epochs);
   f("train.max_steps", c.train.max_steps);
@@ -198,6 +199,17 @@ void validate(const Config& c) {
   one_of("train.backend", c.train.backend, {"auto", "mpi", "nccl"});
   one_of("train.device", c.train.device, {"auto", "cpu", "cuda"});
   one_of("model.norm", c.model.norm, {"batch", "none"});
+  if (c.model.bn_group < 0 || c.model.bn_group > c.train.global_batch ||
+      (c.model.bn_group > 0 && c.train.global_batch % c.model.bn_group != 0)) {
+    std::vector<std::string> divisors;
+    for (int g = 1; g <= c.train.global_batch; ++g)
+      if (c.train.global_batch % g == 0) divisors.push_back(std::to_string(g));
+    fail("model.bn_group", "is " + std::to_string(c.model.bn_group) + "; must be 0 (statistics over each rank's batch) or "
+         "divide train.global_batch " + std::to_string(c.train.global_batch) + ": " + join(divisors, ", "));
+  }
+  if (c.model.bn_group > 0 && c.model.norm != "batch")
+    fail("model.bn_group", "is " + std::to_string(c.model.bn_group) + " but model.norm is '" + c.model.norm +
+         "'; groups need BatchNorm: use model.bn_group=0 with model.norm=none");
   if (c.train.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
   if (c.train.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
   if (!(c.train.bucket_mb > 0 && c.train.bucket_mb <= 16384)) fail("train.bucket_mb", "must be > 0 and <= 16384");

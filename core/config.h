@@ -37,6 +37,17 @@ struct ModelConfig {
   int in_channels = 1;               // 1 (grey) or 3 (grey replicated, for ImageNet-shaped models)
   bool zero_init_residual = false;   // last BN of each block starts at 0
   std::string norm = "batch";        // batch | none (no BatchNorm: N ranks x B/N == 1 rank x B; tests)
+  // BatchNorm statistics in training over fixed groups of bn_group consecutive images of the global batch
+  // (the rank r holds images [r*b, (r+1)*b) of it, b = global_batch / ranks), so the model trained is the
+  // same at every rank count that fits. 0: over each rank's b images, so the model changes with the rank
+  // count (torchvision's BatchNorm per process; the default). G dividing b: "ghost" batches, b/G groups
+  // per rank, no communication. G a multiple of b: SyncBatchNorm, statistics all-reduced over the G/b
+  // ranks of each group (G = global_batch: over the whole batch, as 1 rank x global_batch; its cost is
+  // train.log's bn-sync). Must divide train.global_batch; the ranks must fit (b % G == 0 or G % b == 0).
+  // Running statistics: per-rank updates from the mean of the group statistics, averaged over ranks at
+  // every checkpoint and evaluation, which makes them independent of the rank count too. Eval-mode and the
+  // exported model are plain BatchNorm.
+  int bn_group = 0;
 };
 
 struct TrainConfig {

@@ -45,6 +45,7 @@ ResNet build_model(const Config& cfg, const torch::Device& device) {
   mo.num_classes = data::kNumClasses;
   mo.zero_init_residual = cfg.model.zero_init_residual;
   mo.norm = cfg.model.norm;
+  mo.bn_group = cfg.model.bn_group;
   ResNet model = make_resnet(mo);
   model->to(device);
   if (cfg.train.channels_last) {
@@ -60,6 +61,53 @@ ResNet build_model(const Config& cfg, const torch::Device& device) {
 
 c10::MemoryFormat input_memory_format(const Config& cfg) {
   return cfg.train.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
+
+BatchNormSetup setup_batch_norm(const Config& cfg, ResNet& model, comm::Communicator& model_comm,
+                                int64_t batch_per_rank) {
+  BatchNormSetup setup;
+  const int64_t g = cfg.model.bn_group, b = batch_per_rank, ranks = model_comm.size();
+  if (cfg.model.norm != "batch") {
+    setup.description = "no BatchNorm";
+    return setup;
+  }
+  if (g == 0) {
+    setup.description = "BatchNorm statistics over each rank's " + std::to_string(b) + " images (model.bn_group=0)";
+    return setup;
+  }
+  if (b % g != 0 && g % b != 0) {
+    // Rank r holds images [r*b, (r+1)*b) of the global batch: a group must lie within one rank's images or
+    // cover whole ranks.
+    const int64_t global = b * ranks;
+    std::vector<std::string> values, counts;
+    for (int64_t v = 1; v <= global; ++v)
+      if (global % v == 0 && (b % v == 0 || v % b == 0))
+        values.push_back(std::to_string(v) + (v > b ? " (SyncBatchNorm)" : ""));
+    for (int64_t n = 1; n <= global; ++n)
+      if (global % n == 0 && ((global / n) % g == 0 || g % (global / n) == 0)) counts.push_back(std::to_string(n));
+    throw UserError("model.bn_group " + std::to_string(g) + " does not fit " + std::to_string(ranks) +
+                        " ranks: each holds " + std::to_string(b) + " consecutive images of the global batch of " +
+                        std::to_string(global) + ", and a BatchNorm group must divide a rank's images or be whole ranks",
+                    "at " + std::to_string(ranks) + " ranks model.bn_group may be " + join(values, ", ") +
+                        "; model.bn_group=" + std::to_string(g) + " fits " + join(counts, ", ") + " ranks");
+  }
+  if (b % g == 0) {
+    setup.description = "BatchNorm statistics over groups of " + std::to_string(g) + " images (ghost batches, " +
+                        std::to_string(b / g) + " per rank)";
+    return setup;
+  }
+  const int64_t span = g / b;  // ranks per group, consecutive
+  comm::Communicator* group_ranks = &model_comm;
+  if (span < ranks) {
+    setup.owned = model_comm.split(static_cast<int>(model_comm.rank() / span), model_comm.rank());
+    group_ranks = setup.owned.get();
+  }
+  model->set_batch_norm_communicator(group_ranks);
+  setup.synchronised = true;
+  setup.description = "BatchNorm statistics over groups of " + std::to_string(g) + " images (SyncBatchNorm over " +
+                      std::to_string(span) + " ranks" + (span < ranks ? ", " + std::to_string(ranks / span) + " groups" : "") +
+                      ")";
+  return setup;
 }
 
 std::string hardware_description(const torch::Device& device) {

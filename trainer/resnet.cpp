@@ -9,6 +9,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -40,8 +41,23 @@ nn::BatchNorm2d make_bn(int channels, bool batch_norm) {
   return batch_norm ? nn::BatchNorm2d(channels) : nn::BatchNorm2d(nullptr);
 }
 
-// BN, or the identity where the model has none.
-torch::Tensor apply_bn(nn::BatchNorm2d& bn, const torch::Tensor& x) { return bn ? bn(x) : x; }
+// BN, or the identity where the model has none. With a bn_group the statistics of a training-mode
+// forward are those of the group (ghost_batch_norm.h); without one this is bn(x) itself.
+torch::Tensor apply_bn(nn::BatchNorm2d& bn, const torch::Tensor& x, const std::shared_ptr<BatchNormGroups>& groups) {
+  if (!bn) return x;
+  return groups ? grouped_batch_norm(*bn, x, *groups) : bn(x);
+}
+
+// The shortcut: the input, or downsample.0 (1x1 conv) then downsample.1 (BN) when registered. The two are
+// called one by one rather than through the Sequential, so that the BN follows the model's grouping.
+torch::Tensor shortcut(nn::Sequential& downsample, const torch::Tensor& x,
+                       const std::shared_ptr<BatchNormGroups>& groups) {
+  if (!downsample) return x;
+  torch::Tensor out = downsample[0]->as<nn::Conv2d>()->forward(x);
+  if (downsample->size() > 1) out = groups ? grouped_batch_norm(*downsample[1]->as<nn::BatchNorm2d>(), out, *groups)
+                                           : downsample[1]->as<nn::BatchNorm2d>()->forward(out);
+  return out;
+}
 
 // Registers a BN under its torchvision name, unless the model is BN-free.
 void register_bn(nn::Module& parent, const char* name, nn::BatchNorm2d& bn) {
@@ -73,25 +89,34 @@ void check_options(const ResNetOptions& o) {
   if (o.norm != "batch" && o.norm != "none")
     throw UserError("ResNet norm must be 'batch' or 'none', got '" + o.norm + "'",
                     "use 'batch' (torchvision) or 'none' (no BatchNorm, for equivalence tests)");
+  if (o.bn_group < 0)
+    throw UserError("ResNet bn_group must be >= 0, got " + std::to_string(o.bn_group),
+                    "use 0 (statistics over the whole per-rank batch) or a group size in images");
+  if (o.bn_group > 0 && o.norm != "batch")
+    throw UserError("ResNet bn_group " + std::to_string(o.bn_group) + " needs norm 'batch', not '" + o.norm + "'",
+                    "set model.bn_group=0 with model.norm=none");
 }
 
 template <typename Block>
-nn::Sequential make_stage(int& in_planes, int planes, int blocks, int stride, bool batch_norm) {
+nn::Sequential make_stage(int& in_planes, int planes, int blocks, int stride, bool batch_norm,
+                          const std::shared_ptr<BatchNormGroups>& groups) {
   nn::Sequential stage;
-  stage->push_back(Block(in_planes, planes, stride, batch_norm));
+  stage->push_back(Block(in_planes, planes, stride, batch_norm, groups));
   in_planes = planes * Block::Impl::kExpansion;
-  for (int i = 1; i < blocks; ++i) stage->push_back(Block(in_planes, planes, /*stride=*/1, batch_norm));
+  for (int i = 1; i < blocks; ++i) stage->push_back(Block(in_planes, planes, /*stride=*/1, batch_norm, groups));
   return stage;
 }
 
 }  // namespace
 
-BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm)
+BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm,
+                               std::shared_ptr<BatchNormGroups> groups)
     : conv1(conv3x3(in_planes, planes, stride)),
       conv2(conv3x3(planes, planes, /*stride=*/1)),
       bn1(make_bn(planes, batch_norm)),
       bn2(make_bn(planes, batch_norm)),
-      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)) {
+      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)),
+      groups_(std::move(groups)) {
   register_module("conv1", conv1);
   register_bn(*this, "bn1", bn1);
   register_module("conv2", conv2);
@@ -102,20 +127,22 @@ BasicBlockImpl::BasicBlockImpl(int in_planes, int planes, int stride, bool batch
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   // In-place ReLU after BN is safe for autograd (BN's backward keeps its input, not its output) and
   // saves one activation per block, as torchvision's inplace=True does.
-  torch::Tensor out = apply_bn(bn1, conv1(x)).relu_();
-  out = apply_bn(bn2, conv2(out));
-  out += downsample ? downsample->forward(x) : x;
+  torch::Tensor out = apply_bn(bn1, conv1(x), groups_).relu_();
+  out = apply_bn(bn2, conv2(out), groups_);
+  out += shortcut(downsample, x, groups_);
   return out.relu_();
 }
 
-BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm)
+BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm,
+                               std::shared_ptr<BatchNormGroups> groups)
     : conv1(conv1x1(in_planes, planes, /*stride=*/1)),
       conv2(conv3x3(planes, planes, stride)),  // v1.5: the stride sits here, not on conv1
       conv3(conv1x1(planes, planes * kExpansion, /*stride=*/1)),
       bn1(make_bn(planes, batch_norm)),
       bn2(make_bn(planes, batch_norm)),
       bn3(make_bn(planes * kExpansion, batch_norm)),
-      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)) {
+      downsample(make_downsample(in_planes, planes * kExpansion, stride, batch_norm)),
+      groups_(std::move(groups)) {
   register_module("conv1", conv1);
   register_bn(*this, "bn1", bn1);
   register_module("conv2", conv2);
@@ -126,15 +153,17 @@ BottleneckImpl::BottleneckImpl(int in_planes, int planes, int stride, bool batch
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
-  torch::Tensor out = apply_bn(bn1, conv1(x)).relu_();
-  out = apply_bn(bn2, conv2(out)).relu_();
-  out = apply_bn(bn3, conv3(out));
-  out += downsample ? downsample->forward(x) : x;
+  torch::Tensor out = apply_bn(bn1, conv1(x), groups_).relu_();
+  out = apply_bn(bn2, conv2(out), groups_).relu_();
+  out = apply_bn(bn3, conv3(out), groups_);
+  out += shortcut(downsample, x, groups_);
   return out.relu_();
 }
 
-ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
+ResNetImpl::ResNetImpl(const ResNetOptions& options)
+    : options_(options), bn_groups_(std::make_shared<BatchNormGroups>()) {
   check_options(options);
+  bn_groups_->group = options.bn_group;
   const int base = std::max(1, static_cast<int>(std::lround(64 * options.width)));
   const bool bottleneck = options.depth >= 50;
   const std::array<int, 4> blocks = stage_blocks(options.depth);
@@ -149,8 +178,8 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   for (int s = 0; s < 4; ++s) {
     const int planes = base << s;
     const int stride = s == 0 ? 1 : 2;
-    *layers[s] = bottleneck ? make_stage<Bottleneck>(in_planes, planes, blocks[s], stride, batch_norm)
-                            : make_stage<BasicBlock>(in_planes, planes, blocks[s], stride, batch_norm);
+    *layers[s] = bottleneck ? make_stage<Bottleneck>(in_planes, planes, blocks[s], stride, batch_norm, bn_groups_)
+                            : make_stage<BasicBlock>(in_planes, planes, blocks[s], stride, batch_norm, bn_groups_);
   }
   num_features_ = in_planes;
   avgpool = nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1));
@@ -191,7 +220,7 @@ torch::Tensor ResNetImpl::forward_stage(int stage, torch::Tensor x) {
       // way such models are fed X-rays. Any other channel mismatch is left to conv1's own shape error.
       if (x.dim() == 4 && x.size(1) == 1 && options_.in_channels == 3)
         x = x.expand({-1, 3, -1, -1}).contiguous(x.suggest_memory_format());
-      return maxpool(apply_bn(bn1, conv1(x)).relu_());
+      return maxpool(apply_bn(bn1, conv1(x), bn_groups_).relu_());
     case 1: return layer1->forward(x);
     case 2: return layer2->forward(x);
     case 3: return layer3->forward(x);

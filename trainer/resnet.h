@@ -2,13 +2,18 @@
 // torchvision's parameter and buffer names (conv1, bn1, layer1.0.downsample.0, ..., fc) so state dicts
 // map 1:1 to torchvision.models.resnet{18,34,50}. Input [B,in_channels,H,W], logits [B,num_classes];
 // the feature map is downsampled 32x (H=224 -> 7). With norm "none" every BatchNorm is the identity
-// (no module, no parameters): the BN-free variant the data-parallel equivalence tests need.
+// (no module, no parameters): the BN-free variant the data-parallel equivalence tests need. With
+// bn_group G, training-mode BatchNorm takes its statistics over fixed groups of G images whatever the
+// rank count (ghost_batch_norm.h); the modules, names and eval-mode maths stay torchvision's.
 #pragma once
 
 #include <torch/nn.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "trainer/ghost_batch_norm.h"
 
 namespace cxr::trainer {
 
@@ -24,29 +29,42 @@ struct ResNetOptions {
   // model has no buffers and its output for a sample does not depend on the rest of the batch, so
   // N ranks x B/N equals 1 rank x B. zero_init_residual has nothing to act on and is ignored.
   std::string norm = "batch";
+  // Training-mode BatchNorm statistics over groups of this many consecutive images of the batch (0: the
+  // whole batch the forward pass gets, torchvision's behaviour). A group larger than the batch spans
+  // ranks: set_batch_norm_communicator. Needs norm "batch" when non-zero.
+  int64_t bn_group = 0;
 };
 
 // conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the (possibly projected) input. ResNet-18/34.
 struct BasicBlockImpl : torch::nn::Module {
   static constexpr int kExpansion = 1;
-  BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm = true);
+  // `groups`: how its BatchNorms take statistics in training (shared with the model); nullptr = plain BN.
+  BasicBlockImpl(int in_planes, int planes, int stride, bool batch_norm = true,
+                 std::shared_ptr<BatchNormGroups> groups = nullptr);
   torch::Tensor forward(torch::Tensor x);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};  // 1x1 conv (+ BN); registered only when shapes change
+
+ private:
+  std::shared_ptr<BatchNormGroups> groups_;
 };
 TORCH_MODULE(BasicBlock);
 
 // 1x1 reduce -> 3x3(stride) -> 1x1 expand (x4), each with BN, plus the input. ResNet-50.
 struct BottleneckImpl : torch::nn::Module {
   static constexpr int kExpansion = 4;
-  BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm = true);
+  BottleneckImpl(int in_planes, int planes, int stride, bool batch_norm = true,
+                 std::shared_ptr<BatchNormGroups> groups = nullptr);
   torch::Tensor forward(torch::Tensor x);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
+
+ private:
+  std::shared_ptr<BatchNormGroups> groups_;
 };
 TORCH_MODULE(Bottleneck);
 
@@ -70,6 +88,13 @@ struct ResNetImpl : torch::nn::Module {
   const ResNetOptions& options() const { return options_; }
   int64_t num_features() const { return num_features_; }  // channels of forward_features' output
 
+  // For a bn_group larger than the per-rank batch: the ranks holding this rank's group (bn_group / batch
+  // consecutive ranks), over which training-mode statistics are all-reduced. Not owned; it must outlive
+  // every training-mode forward and backward. nullptr (the default) = groups within the batch only.
+  void set_batch_norm_communicator(comm::Communicator* group_ranks) { bn_groups_->comm = group_ranks; }
+  // The shared grouping, with the time SyncBatchNorm's collectives took (train.log's bn-sync).
+  BatchNormGroups& batch_norm_groups() { return *bn_groups_; }
+
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};  // empty (and every block's BNs too) with norm "none"
   torch::nn::MaxPool2d maxpool{nullptr};
@@ -80,6 +105,7 @@ struct ResNetImpl : torch::nn::Module {
  private:
   ResNetOptions options_;
   int64_t num_features_ = 0;
+  std::shared_ptr<BatchNormGroups> bn_groups_;
 };
 TORCH_MODULE(ResNet);
 

@@ -228,6 +228,9 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   // Model and optimiser: same seed everywhere, then rank 0's values are broadcast regardless.
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   ResNet model = build_model(cfg, device);
+  // model.bn_group at this rank count; collective over `tensors` when a BatchNorm group spans some ranks.
+  const BatchNormSetup bn_setup = setup_batch_norm(cfg, model, tensors, batch_per_rank);
+  model->batch_norm_groups().synchronize_cuda = env.sync_cuda_phases && device.is_cuda();
   const bool bf16 = cfg.train.precision == "bf16";
   const torch::MemoryFormat format = input_memory_format(cfg);
   FusedAdam optim(model->parameters(), torch::optim::AdamOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
@@ -354,6 +357,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                "gradients over {}, {}{}",
                cfg.model.depth, cfg.model.width, world_size, batch_per_rank, per_epoch, total_steps, device.str(),
                model_comm.backend, cfg.train.precision, cfg.train.channels_last ? ", channels_last" : "");
+  if (cfg.model.bn_group > 0) spdlog::info("{}", bn_setup.description);
 
   TrainSummary summary;
   summary.device = device.str();
@@ -473,21 +477,33 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
         cpu_at_log = std::clock();
         first_interval_done = true;
         const double per = timed_interval_steps > 0 ? 1.0 / double(timed_interval_steps) : 0.0;
+        // SyncBatchNorm's collectives run inside forward and backward; they are shown apart, as bn-sync, and
+        // taken out of fwd and bwd (TrainSummary's forward/backward times still include them).
+        const BatchNormSyncTime& bn_time = model->batch_norm_groups().time;
+        const double bn_forward_ms = bn_time.forward_seconds * 1e3 * per;
+        const double bn_backward_ms = bn_time.backward_seconds * 1e3 * per;
+        const double forward_ms = timer.ms(Phase::kForward) * per - bn_forward_ms;
+        const double backward_ms = timer.ms(Phase::kBackward) * per - bn_backward_ms;
+        const std::string bn_sync =
+            bn_setup.synchronised ? fmt::format(" + bn-sync {:.1f}", bn_forward_ms + bn_backward_ms) : std::string();
         spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.3g} | {:.1f} img/s | step {:.1f} ms = data-wait {:.1f} + fwd "
-                     "{:.1f} + bwd {:.1f} + exposed-comm {:.1f} + optim {:.1f}",
+                     "{:.1f} + bwd {:.1f}{} + exposed-comm {:.1f} + optim {:.1f}",
                      st.step, total_steps, st.epoch, mean_loss, lr, ips, timer.total_ms() * per,
-                     timer.ms(Phase::kData) * per, timer.ms(Phase::kForward) * per, timer.ms(Phase::kBackward) * per,
+                     timer.ms(Phase::kData) * per, forward_ms, backward_ms, bn_sync,
                      timer.ms(Phase::kComm) * per, timer.ms(Phase::kOptim) * per);
         metrics.write({{"step", st.step}, {"epoch", st.epoch}, {"loss", std::stod(fmt(mean_loss))}, {"lr", lr}});
-        timing.write({{"step", st.step},
-                      {"images_per_second", ips},
-                      {"step_ms", timer.total_ms() * per},
-                      {"data_wait_ms", timer.ms(Phase::kData) * per},
-                      {"forward_ms", timer.ms(Phase::kForward) * per},
-                      {"backward_ms", timer.ms(Phase::kBackward) * per},
-                      {"exposed_comm_ms", timer.ms(Phase::kComm) * per},
-                      {"optimizer_ms", timer.ms(Phase::kOptim) * per}});
+        json timing_line = {{"step", st.step},
+                            {"images_per_second", ips},
+                            {"step_ms", timer.total_ms() * per},
+                            {"data_wait_ms", timer.ms(Phase::kData) * per},
+                            {"forward_ms", forward_ms},
+                            {"backward_ms", backward_ms},
+                            {"exposed_comm_ms", timer.ms(Phase::kComm) * per},
+                            {"optimizer_ms", timer.ms(Phase::kOptim) * per}};
+        if (bn_setup.synchronised) timing_line["bn_sync_ms"] = bn_forward_ms + bn_backward_ms;
+        timing.write(timing_line);
         timer.reset();
+        model->batch_norm_groups().time = BatchNormSyncTime{};
         interval_loss = 0;
         interval_steps = interval_images = timed_interval_steps = 0;
       }

@@ -12,8 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "comm/local_communicator.h"
 #include "core/error.h"
+#include "trainer/ghost_batch_norm.h"
 #include "trainer/resnet.h"
+#include "trainer/sync_batch_norm.h"
 #include "trainer/torchvision_export.h"
 
 namespace {
@@ -296,6 +299,191 @@ TEST(TorchvisionExport, StrictLoadNamesTheMismatchAndChangesNothing) {
   std::ofstream(dir / "junk.pt") << "not a torch file";
   EXPECT_THROW(cxr::trainer::load_torchvision_weights(r18, (dir / "junk.pt").string()), cxr::UserError);
   fs::remove_all(dir);
+}
+
+
+// --- BatchNorm over fixed groups (model.bn_group) ---------------------------------------------------------
+// Expected values from the BatchNorm formula, or from torch's own BatchNorm2d run on each group alone.
+
+// A BatchNorm2d with weight and bias away from 1 and 0, so that a mix-up between them shows.
+torch::nn::BatchNorm2d random_bn(int64_t channels) {
+  torch::nn::BatchNorm2d bn(channels);
+  torch::NoGradGuard no_grad;
+  bn->weight.uniform_(0.5, 1.5);
+  bn->bias.uniform_(-0.5, 0.5);
+  return bn;
+}
+
+torch::nn::BatchNorm2d copy_of(const torch::nn::BatchNorm2d& bn) {
+  auto copy = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn->clone());
+  return torch::nn::BatchNorm2d(copy);
+}
+
+// Activations whose channels have different means and spreads, as conv outputs do.
+torch::Tensor activations(int64_t n, int64_t channels) {
+  return torch::randn({n, channels, 5, 4}) * torch::linspace(0.5, 3.0, channels).view({1, -1, 1, 1}) +
+         torch::linspace(-2.0, 2.0, channels).view({1, -1, 1, 1});
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+struct BnGrads {
+  torch::Tensor y, dx, dw, db;
+};
+
+// y = f(x) and the gradients of sum(y * r) for a fixed random r.
+template <class F>
+BnGrads run_bn(torch::nn::BatchNorm2d& bn, const torch::Tensor& x0, const torch::Tensor& r, F&& f) {
+  torch::Tensor x = x0.clone().requires_grad_(true);
+  for (auto& p : bn->parameters()) p.mutable_grad() = torch::Tensor();
+  torch::Tensor y = f(x);
+  (y * r).sum().backward();
+  return {y.detach(), x.grad(), bn->weight.grad().clone(), bn->bias.grad().clone()};
+}
+
+TEST(GhostBatchNorm, OneGroupOfTheWholeBatchIsPlainBatchNorm) {
+  torch::manual_seed(1);
+  auto plain = random_bn(6);
+  auto ghost = copy_of(plain);
+  const auto x = activations(8, 6), r = torch::randn({8, 6, 5, 4});
+  const BnGrads want = run_bn(plain, x, r, [&](const torch::Tensor& in) { return plain(in); });
+  const BnGrads got = run_bn(ghost, x, r, [&](const torch::Tensor& in) {
+    return cxr::trainer::ghost_batch_norm(*ghost, in, /*group=*/8);
+  });
+  EXPECT_LT(max_diff(got.y, want.y), 1e-6);
+  EXPECT_LT(max_diff(got.dx, want.dx), 1e-6);
+  EXPECT_LT(max_diff(got.dw, want.dw), 1e-5);
+  EXPECT_LT(max_diff(got.db, want.db), 1e-5);
+  EXPECT_LT(max_diff(ghost->running_mean, plain->running_mean), 1e-6);
+  EXPECT_LT(max_diff(ghost->running_var, plain->running_var), 1e-6);
+  EXPECT_EQ(ghost->num_batches_tracked.item<int64_t>(), 1);
+}
+
+TEST(GhostBatchNorm, EachGroupIsNormalisedAlone) {
+  torch::manual_seed(2);
+  const int64_t group = 3, groups = 4, channels = 5;
+  auto ghost = random_bn(channels);
+  const auto x = activations(group * groups, channels), r = torch::randn({group * groups, channels, 5, 4});
+  const BnGrads got = run_bn(ghost, x, r, [&](const torch::Tensor& in) {
+    return cxr::trainer::ghost_batch_norm(*ghost, in, group);
+  });
+  // Reference 1, the formula: (x - mean_g) / sqrt(var_g + eps) * w + b per group, and running statistics
+  // 0.9 * initial + 0.1 * the mean over groups of each group's mean and unbiased variance.
+  const double eps = ghost->options.eps();
+  const auto w = ghost->weight.detach().view({1, -1, 1, 1}), b = ghost->bias.detach().view({1, -1, 1, 1});
+  torch::Tensor mean_of_means = torch::zeros({channels}), mean_of_vars = torch::zeros({channels});
+  for (int64_t g = 0; g < groups; ++g) {
+    const auto xg = x.narrow(0, g * group, group);
+    const auto mu = xg.mean({0, 2, 3}, /*keepdim=*/true);
+    const auto var = (xg - mu).pow(2).mean({0, 2, 3}, /*keepdim=*/true);
+    EXPECT_LT(max_diff(got.y.narrow(0, g * group, group), (xg - mu) / (var + eps).sqrt() * w + b), 1e-5) << "group " << g;
+    const double n = double(xg.numel() / channels);
+    mean_of_means += mu.flatten() / double(groups);
+    mean_of_vars += var.flatten() * (n / (n - 1)) / double(groups);
+  }
+  EXPECT_LT(max_diff(ghost->running_mean, 0.1 * mean_of_means), 1e-6);
+  EXPECT_LT(max_diff(ghost->running_var, 0.9 + 0.1 * mean_of_vars), 1e-6);
+  EXPECT_EQ(ghost->num_batches_tracked.item<int64_t>(), 1);  // one update per forward, not one per group
+
+  // Reference 2, torch's BatchNorm2d on each group alone: the same outputs and input gradients; the weight
+  // and bias gradients are the sums over the groups.
+  torch::Tensor dw = torch::zeros({channels}), db = torch::zeros({channels});
+  for (int64_t g = 0; g < groups; ++g) {
+    auto alone = copy_of(ghost);
+    const auto part = [&](const torch::Tensor& t) { return t.narrow(0, g * group, group); };
+    const BnGrads want = run_bn(alone, part(x), part(r), [&](const torch::Tensor& in) { return alone(in); });
+    EXPECT_LT(max_diff(part(got.y), want.y), 1e-5) << "group " << g;
+    EXPECT_LT(max_diff(part(got.dx), want.dx), 1e-5) << "group " << g;
+    dw += want.dw;
+    db += want.db;
+  }
+  EXPECT_LT(max_diff(got.dw, dw), 1e-4);
+  EXPECT_LT(max_diff(got.db, db), 1e-4);
+
+  // channels_last activations (the training default) give the same numbers.
+  auto ghost_nhwc = copy_of(ghost);
+  const BnGrads nhwc = run_bn(ghost_nhwc, x.contiguous(torch::MemoryFormat::ChannelsLast), r, [&](const torch::Tensor& in) {
+    return cxr::trainer::ghost_batch_norm(*ghost_nhwc, in, group);
+  });
+  EXPECT_LT(max_diff(nhwc.y, got.y), 1e-5);
+  EXPECT_LT(max_diff(nhwc.dx, got.dx), 1e-5);
+}
+
+TEST(GhostBatchNorm, EvalModeAndGroupZeroArePlainBatchNorm) {
+  torch::manual_seed(3);
+  auto plain = random_bn(4);
+  auto grouped = copy_of(plain);
+  {
+    torch::NoGradGuard no_grad;
+    plain->running_mean.uniform_(-1, 1);
+    plain->running_var.uniform_(0.5, 2);
+    grouped->running_mean.copy_(plain->running_mean);
+    grouped->running_var.copy_(plain->running_var);
+  }
+  const auto x = activations(6, 4);
+  cxr::trainer::BatchNormGroups groups;
+  groups.group = 2;
+  plain->eval();
+  grouped->eval();
+  EXPECT_TRUE(torch::equal(cxr::trainer::grouped_batch_norm(*grouped, x, groups), plain(x)));
+  groups.group = 0;
+  plain->train();
+  grouped->train();
+  EXPECT_TRUE(torch::equal(cxr::trainer::grouped_batch_norm(*grouped, x, groups), plain(x)));
+  EXPECT_TRUE(torch::equal(grouped->running_mean, plain->running_mean));
+  groups.group = 4;  // 6 images do not split into groups of 4, and there is no communicator
+  EXPECT_THROW(cxr::trainer::grouped_batch_norm(*grouped, x, groups), std::invalid_argument);
+}
+
+// SyncBatchNorm's hand-written backward over a one-rank group is plain BatchNorm's autograd.
+TEST(SyncBatchNorm, OneRankGroupIsPlainBatchNorm) {
+  torch::manual_seed(4);
+  auto plain = random_bn(6);
+  auto synced = copy_of(plain);
+  cxr::comm::LocalCommunicator local;
+  cxr::trainer::BatchNormGroups groups;
+  groups.group = 8;
+  groups.comm = &local;
+  const auto x = activations(8, 6), r = torch::randn({8, 6, 5, 4});
+  const BnGrads want = run_bn(plain, x, r, [&](const torch::Tensor& in) { return plain(in); });
+  const BnGrads got = run_bn(synced, x, r, [&](const torch::Tensor& in) {
+    return cxr::trainer::sync_batch_norm(*synced, in, groups);
+  });
+  EXPECT_LT(max_diff(got.y, want.y), 1e-5);
+  EXPECT_LT(max_diff(got.dx, want.dx), 1e-5);
+  EXPECT_LT(max_diff(got.dw, want.dw), 1e-4);
+  EXPECT_LT(max_diff(got.db, want.db), 1e-4);
+  EXPECT_LT(max_diff(synced->running_mean, plain->running_mean), 1e-6);
+  EXPECT_LT(max_diff(synced->running_var, plain->running_var), 1e-6);
+  EXPECT_EQ(groups.time.collectives, 2);  // the statistics in forward, the gradient sums in backward
+}
+
+// Whole models: bn_group = batch is the plain model; bn_group = batch / 2 is the plain model run on each half
+// alone (BatchNorm is the only thing in a ResNet that mixes images).
+TEST(ResNet, BnGroupIsThePlainModelOnEachGroup) {
+  auto make = [](int64_t bn_group) {
+    torch::manual_seed(5);
+    ResNetOptions o = options(18, 1, 3, 0.25);
+    o.bn_group = bn_group;
+    return cxr::trainer::make_resnet(o);
+  };
+  ResNet plain = make(0), whole = make(8), halves = make(4);
+  const auto x = torch::randn({8, 1, 32, 32});
+  plain->train();
+  whole->train();
+  halves->train();
+  const auto y_plain = plain->forward(x);
+  EXPECT_LT(max_diff(whole->forward(x), y_plain), 1e-5);
+  const auto y_halves = halves->forward(x);
+  const auto y_each = torch::cat({plain->forward(x.narrow(0, 0, 4)), plain->forward(x.narrow(0, 4, 4))});
+  EXPECT_LT(max_diff(y_halves, y_each), 1e-5);
+  EXPECT_GT(max_diff(y_halves, y_plain), 1e-3);  // and groups do change the model
+  // The exported names and tensors are torchvision's whatever the grouping.
+  EXPECT_EQ(cxr::trainer::torchvision_state_dict(*halves).keys(), cxr::trainer::torchvision_state_dict(*plain).keys());
+  ResNetOptions bad = options(18, 1, 3, 0.25);
+  bad.bn_group = 4;
+  bad.norm = "none";
+  EXPECT_THROW(cxr::trainer::make_resnet(bad), cxr::UserError);
 }
 
 }  // namespace
