@@ -15,6 +15,7 @@
 #include "comm/communicator.h"
 #include "core/error.h"
 #include "data/manifest.h"
+#include "launch/scaling_probe.h"
 
 namespace cxr::launch {
 namespace {
@@ -150,6 +151,8 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
     }
   }
   world.barrier();
+  // For `cxrtrain scaling`: blocking all-reduce timings at a few sizes on this machine (collective).
+  const std::vector<AllReduceTiming> allreduce = time_allreduce(world, {4096, 65536, 1 << 20, 4 << 20}, 5);
   if (world.rank() == 0 && !options.keep) fs::remove_all(result.run_dir);
   if (world.rank() != 0) return result;
   result.ranks = ranks;
@@ -237,6 +240,12 @@ TrainBenchResult run_train_bench(const Config& config, comm::Communicator& world
                           {"other", percent(job.other_ms, job.step_ms)}};
   j["per_rank"] = json::array();
   for (const auto& r : ranks) j["per_rank"].push_back(rank_json(r));
+  // The gradient buckets in launch order and the all-reduce timings (`cxrtrain scaling` models with them).
+  j["buckets"] = json::array();
+  for (const auto& b : gradient_buckets(config)) j["buckets"].push_back({{"bytes", b.bytes}, {"params", b.params}});
+  j["allreduce_probe"] = {{"backend", world.size() > 1 ? "world (mpi, host memory)" : "none (1 rank)"},
+                          {"points", json::array()}};
+  for (const auto& t : allreduce) j["allreduce_probe"]["points"].push_back({{"bytes", t.bytes}, {"seconds", t.seconds}});
   j["run_dir"] = result.run_dir;
   j["run_dir_kept"] = options.keep;
   result.json = j.dump();

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   cxr::launch::register_evaluate(app, ctx);
   cxr::launch::register_gradcam(app, ctx);
   cxr::launch::register_report(app, ctx);
+  cxr::launch::register_scaling(app, ctx);
 
   try {
     app.parse(argc, argv);
