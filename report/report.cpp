@@ -26,6 +26,7 @@
 #include "report/json_input.h"
 #include "report/plots.h"
 #include "report/published.h"
+#include "report/seed_section.h"
 #include "report/templates.h"
 
 namespace cxr::report {
@@ -378,6 +379,8 @@ ReportFiles write_report(const ReportOptions& o) {
     const fs::path cam_path = fs::path(run_dir) / "gradcam" / kCamStatsFile;
     if (fs::exists(cam_path)) gradcam = read_gradcam(cam_path.string());
   }
+  std::optional<SeedSummary> seeds;
+  if (!o.seeds_summary.empty()) seeds = read_seed_summary(o.seeds_summary);
   const std::string out_dir = !o.out_dir.empty()       ? o.out_dir
                               : !o.run_dir.empty() ? (fs::path(o.run_dir) / "report").string()
                                                    : (fs::path(eval_dir) / "report").string();
@@ -452,6 +455,19 @@ ReportFiles write_report(const ReportOptions& o) {
   }
   view.update(interpretability_view(gradcam ? &*gradcam : nullptr, cam_text ? &*cam_text : nullptr, svg_cam,
                                     r.split, run_dir));
+  std::optional<SeedStatements> seed_text;
+  if (seeds) seed_text = seed_statements(*seeds);
+  view.update(seed_view(seeds ? &*seeds : nullptr, seed_text ? &*seed_text : nullptr));
+  if (seeds) {  // the card must not say "one training run" alone
+    const std::string note = "seed-to-seed variation over " + std::to_string(seeds->k()) + " seeds below";
+    bool noted = false;
+    for (auto& row : view["method"])
+      if (row["key"] == "Seeds") {
+        row["value"] = row["value"].get<std::string>() + "; " + note;
+        noted = true;
+      }
+    if (!noted) view["method"].push_back(card_row("Seeds", note));
+  }
   const std::string html = render("index.html", kIndexHtmlTemplate, view);
   const std::string md = render("report.md", kReportMdTemplate, view, /*markdown=*/true);
 
@@ -487,6 +503,7 @@ ReportFiles write_report(const ReportOptions& o) {
       for (const auto& c : gradcam->classes)
         if (gradcam->overlay_shown(c) && !c.overlay_png.empty()) put(overlay_report_path(c), c.overlay_png);
     }
+    if (seeds) put("data/seeds_summary.json", seeds->text);
     commit_dir(staging, out_dir, /*overwrite=*/true);
   } catch (...) {
     std::error_code ec;
