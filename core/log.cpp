@@ -22,7 +22,8 @@ std::string& pattern() {
 void init_logging(const LogOptions& options) {
   spdlog::drop("cxrtrain");  // tests may initialise more than once
   auto logger = spdlog::stderr_color_mt("cxrtrain");
-  std::string rank_tag = "rank " + std::to_string(options.rank) + "/" + std::to_string(options.world_size);
+  std::string rank_tag = (options.group.empty() ? "" : options.group + " ") + "rank " + std::to_string(options.rank) +
+                         "/" + std::to_string(options.world_size);
   pattern() = "[%H:%M:%S.%e] [" + rank_tag + "] [%l] %v";
   logger->set_pattern("[%H:%M:%S.%e] [" + rank_tag + "] [%^%l%$] %v");
   bool quiet = options.rank != 0 && !options.all_ranks;
@@ -31,11 +32,16 @@ void init_logging(const LogOptions& options) {
   spdlog::set_default_logger(logger);
 }
 
-void add_log_file(const std::string& path) {
-  auto logger = spdlog::default_logger();
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
-  sink->set_pattern(pattern());
-  logger->sinks().push_back(sink);
+LogFile::LogFile(const std::string& path) {
+  sink_ = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  sink_->set_pattern(pattern());
+  spdlog::default_logger()->sinks().push_back(sink_);
+}
+
+LogFile::~LogFile() {
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  sink_->flush();
 }
 
 }  // namespace cxr

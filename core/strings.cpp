@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ctime>
 #include <stdexcept>
 
 namespace cxr {
@@ -96,6 +97,15 @@ double parse_double(std::string_view s) {
   double v = std::strtod(t.c_str(), &end);
   if (errno != 0 || end != t.c_str() + t.size()) throw std::invalid_argument("not a number: '" + t + "'");
   return v;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace cxr

@@ -23,4 +23,7 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
 long long parse_int(std::string_view s);
 double parse_double(std::string_view s);
 
+// The current time in UTC as ISO 8601, e.g. "2026-12-01T00:08:19Z" (records in run directories).
+std::string utc_now();
+
 }  // namespace cxr

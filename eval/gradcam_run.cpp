@@ -17,10 +17,10 @@
 #include <numeric>
 #include <optional>
 #include <exception>
-#include <thread>
 #include <unordered_map>
 
 #include "comm/communicator.h"
+#include "comm/root_only.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
@@ -57,15 +57,6 @@ constexpr const char* kReminder =
 constexpr double kSanityThreshold = 0.5;            // mean Spearman rho below this once layer4 is randomised
 constexpr double kPointingTolerance = 15.0 / 224;   // Zhang et al.'s 15 px at 224 px, as a fraction of the side
 constexpr double kBoxFraction = 0.5;                // a map's box: pixels >= half its maximum
-
-// Ranks other than 0 wait for rank 0's pass in a non-blocking all-reduce polled with sleeps: an MPI barrier
-// would spin a core that rank 0 needs.
-void wait_quietly(comm::Communicator& world) {
-  torch::Tensor t = torch::zeros({1}, torch::kFloat64);
-  auto work = world.all_reduce_sum_async(t);
-  while (!work->is_completed()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  work->wait();
-}
 
 json ci_json(const std::array<double, 2>& ci) {
   if (!std::isfinite(ci[0]) || !std::isfinite(ci[1])) return nullptr;
@@ -228,25 +219,8 @@ void copy_modules(trainer::ResNet& to, trainer::ResNet& from, const std::vector<
     if (starts(kv.key())) kv.value().copy_(src_b[kv.key()]);
 }
 
-}  // namespace
-
-json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, const GradcamOptions& o,
-                 std::string* out_dir) {
-  if (world.rank() != 0) {
-    wait_quietly(world);
-    return nullptr;
-  }
-  struct Done {  // rank 0 joins the others' wait however it leaves (an error aborts the job anyway)
-    comm::Communicator& w;
-    ~Done() {
-      if (std::uncaught_exceptions() > 0) return;  // the error path aborts the job
-      try {
-        torch::Tensor t = torch::zeros({1}, torch::kFloat64);
-        w.all_reduce_sum_async(t)->wait();
-      } catch (...) {
-      }
-    }
-  } done{world};
+// The whole pass, on rank 0.
+json gradcam_on_root(const Config& cfg, int local_rank, const GradcamOptions& o, std::string* out_dir) {
 
   const auto t_start = Clock::now();
   if (o.per_class < 1) throw UserError("--per-class must be >= 1, got " + std::to_string(o.per_class));
@@ -862,6 +836,15 @@ json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, c
     fs::remove_all(staging, ec);
     throw;
   }
+}
+
+}  // namespace
+
+json run_gradcam(const Config& cfg, comm::Communicator& world, int local_rank, const GradcamOptions& o,
+                 std::string* out_dir) {
+  json result;
+  comm::on_root_only(world, [&] { result = gradcam_on_root(cfg, local_rank, o, out_dir); });
+  return result;
 }
 
 }  // namespace cxr::eval

@@ -67,6 +67,7 @@ std::vector<std::string> resume_differences(const TrainState& saved, const Confi
   for (size_t i = 0; i < current.size(); ++i) {
     const auto& [key, value] = current[i];
     if (std::find(free.begin(), free.end(), key) != free.end()) continue;
+    if (key.rfind("study.", 0) == 0) continue;  // the study's later stages and its phantom: not the model
     auto it = old_values.find(key);
     // A key the checkpoint's version did not have ran at what is now its default.
     const std::string& old = it != old_values.end() ? it->second : defaults[i].second;

@@ -73,15 +73,6 @@ void record_session(const fs::path& run_dir, const json& session) {
   atomic_write_file(path, text + session.dump() + "\n");
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -292,6 +283,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
   } else {
     comm::broadcast_parameters_and_buffers(tensors, *model, 0);
   }
+  std::optional<LogFile> log_file;  // train.log, for this run only
   if (rank == 0) {
     fs::create_directories(ckpt_dir);
     // Every resolved config is kept: config.yaml for the first start, config.resume-N.yaml for each resume.
@@ -299,7 +291,7 @@ TrainSummary train(const Config& cfg, comm::Communicator& world, const TrainEnv&
                                         ? "config.yaml"
                                         : next_resume_config_name(run_dir.string());
     atomic_write_file(run_dir / config_name, to_yaml(cfg));
-    add_log_file((run_dir / "train.log").string());
+    log_file.emplace((run_dir / "train.log").string());
     record_session(run_dir, {{"started_utc", utc_now()},
                              {"config", config_name},
                              {"resumed_from", resumed_from.empty() ? json(nullptr) : json(resumed_from)},

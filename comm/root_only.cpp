@@ -1,0 +1,23 @@
+// Rank-0 work with quietly waiting peers (see root_only.h).
+#include "comm/root_only.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <thread>
+
+namespace cxr::comm {
+
+void on_root_only(Communicator& comm, const std::function<void()>& body) {
+  at::Tensor token = at::zeros({1}, at::kDouble);
+  if (comm.rank() == 0) {
+    body();  // on an exception the peers stay in their wait until the job is aborted
+    if (comm.size() > 1) comm.all_reduce_sum_async(token)->wait();
+    return;
+  }
+  auto work = comm.all_reduce_sum_async(token);
+  while (!work->is_completed()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  work->wait();
+}
+
+}  // namespace cxr::comm
