@@ -65,6 +65,17 @@ void for_each_field(Config& c, F&& f) {
   f("eval.target_sensitivity", c.eval.target_sensitivity);
   f("eval.bootstrap", c.eval.bootstrap);
   f("eval.threads", c.eval.threads);
+  f("study.seeds", c.study.seeds);
+  f("study.stages", c.study.stages);
+  f("study.synth.n", c.study.synth.n);
+  f("study.synth.size", c.study.synth.size);
+  f("study.synth.seed", c.study.synth.seed);
+  f("study.synth.label_noise", c.study.synth.label_noise);
+  f("study.synth.shortcut", c.study.synth.shortcut);
+  f("study.gradcam_per_class", c.study.gradcam_per_class);
+  f("study.gradcam_counterfactual_images", c.study.gradcam_counterfactual_images);
+  f("study.gradcam_lesion_images", c.study.gradcam_lesion_images);
+  f("study.gradcam_deletion_images", c.study.gradcam_deletion_images);
   f("log.interval", c.log.interval);
   f("log.all_ranks", c.log.all_ranks);
 }
@@ -225,6 +236,14 @@ void validate(const Config& c) {
     fail("eval.target_sensitivity", "must be 0 (Youden's J) or a sensitivity in (0, 1]");
   if (c.eval.bootstrap < 100 || c.eval.bootstrap > 100000) fail("eval.bootstrap", "must be 100 to 100000 resamples");
   if (c.eval.threads < 0 || c.eval.threads > 1024) fail("eval.threads", "must be 0 (one per core) to 1024");
+  if (c.study.seeds < 1 || c.study.seeds > 4096) fail("study.seeds", "must be 1 to 4096");
+  if (c.study.synth.n < 10) fail("study.synth.n", "must be >= 10 images");
+  if (c.study.synth.size < 16 || c.study.synth.size > 4096) fail("study.synth.size", "must be 16 to 4096 pixels");
+  if (!(c.study.synth.label_noise >= 0 && c.study.synth.label_noise <= 5)) fail("study.synth.label_noise", "must be 0 to 5");
+  if (c.study.gradcam_per_class < 1) fail("study.gradcam_per_class", "must be >= 1");
+  if (c.study.gradcam_counterfactual_images < 0) fail("study.gradcam_counterfactual_images", "must be >= 0 (0 = the whole split)");
+  if (c.study.gradcam_lesion_images < 0) fail("study.gradcam_lesion_images", "must be >= 0");
+  if (c.study.gradcam_deletion_images < 0) fail("study.gradcam_deletion_images", "must be >= 0");
   if (c.log.interval < 1) fail("log.interval", "must be >= 1");
 }
 
@@ -273,22 +292,26 @@ std::map<std::string, std::string> yaml_values(const std::string& yaml_text, con
 }
 
 std::string to_yaml(const Config& config) {
-  // Group dotted keys back into nested maps, keeping declaration order.
+  // Group dotted keys back into nested maps (study.synth.n -> study: {synth: {n: ...}}), in declaration order.
   const std::vector<std::pair<std::string, std::string>> flat = config_values(config);
   YAML::Emitter out;
   out << YAML::BeginMap;
-  std::string open_section;
+  std::vector<std::string> open;  // the sections currently open, outermost first
   for (const auto& [key, value] : flat) {
-    auto dot = key.find('.');
-    std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
-    if (section != open_section) {
-      if (!open_section.empty()) out << YAML::EndMap;
-      if (!section.empty()) out << YAML::Key << section << YAML::Value << YAML::BeginMap;
-      open_section = section;
+    std::vector<std::string> parts = split(key, '.');
+    const std::string leaf = parts.back();
+    parts.pop_back();
+    size_t common = 0;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) ++common;
+    for (size_t i = open.size(); i > common; --i) out << YAML::EndMap;
+    open.resize(common);
+    for (size_t i = common; i < parts.size(); ++i) {
+      out << YAML::Key << parts[i] << YAML::Value << YAML::BeginMap;
+      open.push_back(parts[i]);
     }
-    out << YAML::Key << (dot == std::string::npos ? key : key.substr(dot + 1)) << YAML::Value << value;
+    out << YAML::Key << leaf << YAML::Value << value;
   }
-  if (!open_section.empty()) out << YAML::EndMap;
+  for (size_t i = 0; i < open.size(); ++i) out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

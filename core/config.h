@@ -84,6 +84,26 @@ struct EvalConfig {
   int threads = 0;                   // statistics threads; 0 = one per core
 };
 
+// `cxrtrain study`: the stages after training and the phantom a study makes when data.pack does not exist yet.
+// None of these keys changes a trained model (a resumed training ignores them).
+struct StudySynthConfig {
+  int64_t n = 6000;                  // images (when data.pack has no manifest.json, `study` synthesizes it)
+  int size = 256;                    // image side in pixels
+  int64_t seed = 0;                  // the phantom's seed (not the training seed)
+  double label_noise = 1.0;          // text-mining label noise, x each class's documented rate (synth --label-noise)
+  std::string shortcut;              // planted markers CLASS:P[:PLACE], comma-separated ("" = none)
+};
+
+struct StudyConfig {
+  int seeds = 1;                     // models trained with seeds seed, seed+1, ...; --seeds overrides
+  std::string stages = "synth,train,evaluate,gradcam,report";  // which stages run, in this order
+  StudySynthConfig synth;
+  int gradcam_per_class = 100;       // images per class of the Grad-CAM pass
+  int64_t gradcam_counterfactual_images = 400;  // films of the causal marker tests; 0 = the whole split
+  int64_t gradcam_lesion_images = 24;           // films per class of the lesion-removal test
+  int gradcam_deletion_images = 4;   // true positives per class for the deletion curves
+};
+
 struct LogConfig {
   int interval = 20;                 // steps between log lines
   bool all_ranks = false;            // every rank logs info, not only rank 0
@@ -97,6 +117,7 @@ struct Config {
   ModelConfig model;
   TrainConfig train;
   EvalConfig eval;
+  StudyConfig study;
   LogConfig log;
 };
 

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   cxr::launch::register_bench(app, ctx);
   cxr::launch::register_probe(app, ctx);
   cxr::launch::register_train(app, ctx);
+  cxr::launch::register_study(app, ctx);
   cxr::launch::register_evaluate(app, ctx);
   cxr::launch::register_gradcam(app, ctx);
   cxr::launch::register_report(app, ctx);
