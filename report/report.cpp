@@ -386,7 +386,13 @@ ReportFiles write_report(const ReportOptions& o) {
                                                    : (fs::path(eval_dir) / "report").string();
 
   // --- content --------------------------------------------------------------------------------------
-  const Conclusions concl = conclusions(r, pack.context);
+  Conclusions concl = conclusions(r, pack.context);
+  if (seeds)  // one run's caveat, replaced by what the seeds' section leaves open
+    for (auto& u : concl.unsupported)
+      if (u.rfind("Seed-to-seed variation:", 0) == 0)
+        u = "Seed-to-seed variation beyond the " + std::to_string(seeds->k()) +
+            " seeds of the section below: the other numbers here are the first seed's, and their intervals cover the "
+            "test sample, not the training randomness.";
   Plot forest = forest_plot(r), roc = roc_plot(r), reliability = reliability_plot(r),
        heat_auc = subgroup_heatmap(r, "auroc"), heat_tpr = subgroup_heatmap(r, "tpr");
   roc.view["id"] = "roc-plot";

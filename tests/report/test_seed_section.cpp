@@ -291,6 +291,8 @@ TEST_F(SeedSectionTest, RenderedTableEscapedInHtmlAndMarkdown) {
   EXPECT_EQ(html.find("<b>&"), std::string::npos);
   EXPECT_EQ(html.find("seeds-not-run"), std::string::npos);
   EXPECT_HAS(html, "seed-to-seed variation over 5 seeds below");  // the method card is not left saying one run
+  EXPECT_EQ(html.find("this is one training run"), std::string::npos);  // nor the conclusions
+  EXPECT_HAS(html, "Seed-to-seed variation beyond the 5 seeds of the section below");
   EXPECT_HAS(html, "0 of 3 class pairs keep their order in every seed");
 
   EXPECT_HAS(md, "## Seed-to-seed variation");
@@ -314,6 +316,7 @@ TEST_F(SeedSectionTest, NotRunWithoutASummaryAndNothingWrittenOnABadOne) {
   const ReportFiles files = write_report(o);
   const std::string html = cxr::read_text_file(files.index_html), md = cxr::read_text_file(files.markdown);
   EXPECT_HAS(html, "<p id=\"seeds-not-run\">not run (<code>cxrtrain study --seeds K</code>");
+  EXPECT_HAS(html, "Seed-to-seed variation: this is one training run");
   EXPECT_HAS(md, "not run (`cxrtrain study --seeds K`");
   EXPECT_EQ(html.find("seeds-table"), std::string::npos);
   EXPECT_FALSE(fs::exists(fs::path(files.out_dir) / "data" / "seeds_summary.json"));
