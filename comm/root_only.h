@@ -14,4 +14,8 @@ namespace cxr::comm {
 // rank this is just body().
 void on_root_only(Communicator& comm, const std::function<void()>& body);
 
+// The sum of `value` over the ranks, waiting without spinning: for ranks that may arrive long before the
+// others (a seed group done while another still trains).
+double all_reduce_sum_quietly(Communicator& comm, double value);
+
 }  // namespace cxr::comm

@@ -392,7 +392,9 @@ StudyResult run_study(const Config& cfg, comm::Communicator& world, const StudyO
     lo.world_size = world.size();
     init_logging(lo);
   }
-  // The closing printout: each seed's record, read by rank 0 (the groups' own lines were logged as they ran).
+  const bool any_ran = comm::all_reduce_sum_quietly(world, ran ? 1.0 : 0.0) > 0;  // every group done
+  // The closing printout: each seed's record, read by rank 0 once every group is done (the
+  // groups' own lines were logged as they ran).
   lines.resize(n_head);
   if (world.rank() == 0) {
     for (int i = 0; i < seeds; ++i) {
@@ -406,7 +408,6 @@ StudyResult run_study(const Config& cfg, comm::Communicator& world, const StudyO
       lines.push_back(text + " (" + seed_run_dir(cfg, i) + ")");
     }
   }
-  const bool any_ran = world.all_reduce_max(ran ? 1.0 : 0.0) > 0;
   const fs::path top = cfg.run_dir;
   json top_record = shared_record(world, top);
   const bool report_wanted = stages.on("report");

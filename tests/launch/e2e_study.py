@@ -15,6 +15,7 @@ Usage: e2e_study.py CXRTRAIN [MPIEXEC]
 import csv
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -154,6 +155,9 @@ def case_e():
     for s in (0, 1, 2):
         check(os.path.exists(os.path.join(run3, f"seeds/seed_{s}/eval/test/predictions.csv")), f"seed {s} of 3 missing")
     check(json.load(open(os.path.join(run3, "seeds", "summary.json")))["seeds"] == [0, 1, 2], "3-seed summary")
+    for s in (0, 1, 2):  # rank 0 prints every seed's record once all groups are done
+        check(f"seed {s}: " in r.output and re.search(rf"seed {s}: \d+ steps, test macro AUROC", r.output),
+              f"seed {s}'s closing line lacks its evaluation:\n{r.tail()}")
     seq = os.path.join(h.tmp, "seq")
     r = study(2, seq, "--seeds", "2", "--groups", "1", "--set", "study.stages=train,evaluate")
     check("1 group(s) of 2 rank(s)" in r.output, f"--groups 1:\n{r.tail()}")
