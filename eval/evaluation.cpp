@@ -18,16 +18,13 @@
 #include "eval/multiple_testing.h"
 #include "eval/operating_point.h"
 #include "eval/roc_curve.h"
+#include "eval/temporal.h"
 
 namespace cxr::eval {
 namespace {
 
 using json = nlohmann::ordered_json;
 constexpr int K = data::kNumClasses;
-// A subgroup comparison is tested only with at least this many cases on each side (group and rest): below
-// it DeLong's variance and the two-proportion z test's normal approximation fail (2 positives ranked
-// perfectly give an AUROC of 1 with variance 0, i.e. p = 0). The gap is still reported, untested.
-constexpr int64_t kMinCasesForTest = 10;
 
 json value(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -136,7 +133,7 @@ json roc_curves(const ScoredSplit& ev, const std::string& split) {
 std::vector<std::string> not_evaluated() {
   return {"other chest X-ray datasets and hospitals (CheXpert, MIMIC-CXR, PadChest): external validity",
           "robustness to distribution shift (scanner, exposure, noise, resolution) and to adversarial inputs",
-          "temporal stability (performance on later years or follow-up studies)",
+          "temporal stability in calendar time (only the follow-up proxy is measured)",
           "clinical validity: effect on diagnoses, workflow or outcomes; comparison with radiologists' reads "
           "beyond the adjudicated labels where the pack has them"};
 }
@@ -482,6 +479,7 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
     out["expert"] = {{"reason", "the pack has no expert labels for this split"}};
   }
   out["not_evaluated"] = not_evaluated();
+  out["temporal"] = temporal_proxy(ev);  // last: older readers see the keys they knew, in their order
   return out;
 }
 

@@ -18,6 +18,12 @@
 
 namespace cxr::eval {
 
+// A comparison (a subgroup against the rest, a follow-up band against the first films) is tested only with
+// at least this many cases on each side: below it DeLong's variance and the two-proportion z test's normal
+// approximation fail (2 positives ranked perfectly give an AUROC of 1 with variance 0, i.e. p = 0). The gap
+// is still reported, untested.
+inline constexpr int64_t kMinCasesForTest = 10;
+
 struct EvaluationOptions {
   std::string split = "test";
   std::string threshold_split = "val";         // where operating points are chosen

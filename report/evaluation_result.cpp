@@ -1,6 +1,7 @@
 // Reading an evaluation folder into typed values (see evaluation_result.h).
 #include "report/evaluation_result.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -63,6 +64,40 @@ ClassResult read_class(const JsonInput& in, const std::string& name) {
   }
   c.reason = in.string_or(p + "/reason", "");
   return c;
+}
+
+TemporalResult read_temporal(const JsonInput& in) {
+  TemporalResult t;
+  for (size_t i = 0, n = in.array_size("/temporal/bands"); i < n; ++i) {
+    const std::string p = "/temporal/bands/" + std::to_string(i);
+    t.bands.push_back({in.string(p + "/name"), in.string(p + "/films"), in.integer(p + "/n_images"),
+                       in.integer(p + "/n_patients")});
+  }
+  if (t.bands.empty()) in.fail("/temporal/bands", "is empty (the first band is the reference)");
+  for (size_t i = 0, n = in.array_size("/temporal/rows"); i < n; ++i) {
+    const std::string p = "/temporal/rows/" + std::to_string(i);
+    TemporalRow r;
+    r.band = in.string(p + "/band");
+    if (std::none_of(t.bands.begin(), t.bands.end(), [&](const TemporalBand& b) { return b.name == r.band; }))
+      in.fail(p + "/band", "names no band of /temporal/bands ('" + r.band + "')");
+    r.class_name = in.string(p + "/class");
+    if (!data::class_index(r.class_name)) in.fail(p + "/class", "names no class ('" + r.class_name + "')");
+    r.n_pos = in.integer(p + "/n_pos");
+    r.n_neg = in.integer(p + "/n_neg");
+    r.auroc = in.number_or_null(p + "/auroc");
+    check_probability(in, p + "/auroc", r.auroc);
+    r.ci_delong = interval(in, p + "/auroc_ci95_delong");
+    r.gap = in.number_or_null(p + "/gap");
+    r.p_value = in.number_or_null(p + "/p_value");
+    r.q_value = in.number_or_null(p + "/q_value");
+    check_probability(in, p + "/q_value", r.q_value);
+    r.reason = in.string_or(p + "/reason", "");
+    t.rows.push_back(r);
+  }
+  t.images_without_follow_up = in.integer("/temporal/images_without_follow_up");
+  t.min_cases = in.integer("/temporal/tests/min_cases");
+  t.caveat = in.string("/temporal/caveat");
+  return t;
 }
 
 }  // namespace
@@ -177,6 +212,7 @@ EvaluationResult read_evaluation(const std::string& dir) {
   }
   for (size_t i = 0, n = in.array_size("/not_evaluated"); i < n; ++i)
     r.not_evaluated.push_back(in.string("/not_evaluated/" + std::to_string(i)));
+  if (in.has("/temporal")) r.temporal = read_temporal(in);
   r.run_dir = in.string_or("/model/run_dir", "");
   r.checkpoint = in.string_or("/model/checkpoint", "");
   r.predictions_file = in.string_or("/model/predictions", "");

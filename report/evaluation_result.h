@@ -70,6 +70,25 @@ struct ModelComparisonRow {
   std::optional<double> auroc_other, difference, p_value, q_value;
 };
 
+// metrics.json "temporal": per-class AUROC by follow-up band (eval/temporal.h), the first films the reference.
+struct TemporalBand {
+  std::string name, films;
+  int64_t n_images = 0, n_patients = 0;
+};
+struct TemporalRow {
+  std::string band, class_name;
+  int64_t n_pos = 0, n_neg = 0;
+  std::optional<double> auroc, gap, p_value, q_value;  // gap: band minus the first films
+  std::optional<Interval> ci_delong;
+  std::string reason;
+};
+struct TemporalResult {
+  std::vector<TemporalBand> bands;  // bands[0] is the reference (first films)
+  std::vector<TemporalRow> rows;
+  int64_t images_without_follow_up = 0, min_cases = 0;
+  std::string caveat;
+};
+
 struct EvaluationResult {
   std::string dir;  // the evaluate output folder read
   std::string split;
@@ -91,6 +110,7 @@ struct EvaluationResult {
   std::string compared_with;  // --compare's file ("" when none)
   std::vector<ModelComparisonRow> comparison;
   std::vector<std::string> not_evaluated;
+  std::optional<TemporalResult> temporal;  // absent in metrics.json written before the follow-up proxy
   // Where the scores came from: a run's checkpoint or a predictions file.
   std::string run_dir, checkpoint, predictions_file, pack;
   std::optional<int64_t> checkpoint_step, ranks;

@@ -27,6 +27,7 @@
 #include "report/plots.h"
 #include "report/published.h"
 #include "report/seed_section.h"
+#include "report/temporal_section.h"
 #include "report/templates.h"
 
 namespace cxr::report {
@@ -459,6 +460,7 @@ ReportFiles write_report(const ReportOptions& o) {
                       {"q", c.q_value ? p_value(*c.q_value) : std::string("n/a")}});
     view["comparison"] = {{"other", r.compared_with}, {"rows", rows}};
   }
+  view.update(temporal_view(r));
   view.update(interpretability_view(gradcam ? &*gradcam : nullptr, cam_text ? &*cam_text : nullptr, svg_cam,
                                     r.split, run_dir));
   std::optional<SeedStatements> seed_text;
