@@ -19,6 +19,7 @@
 #include "eval/evaluation.h"
 #include "report/report.h"
 #include "report/seed_section.h"
+#include "tests/report/scratch_dir_test.h"
 
 namespace fs = std::filesystem;
 using namespace cxr::report;
@@ -76,15 +77,9 @@ ojson make_summary(int k) {
   return j;
 }
 
-class SeedSectionTest : public ::testing::Test {
+class SeedSectionTest : public cxr::test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("cxr_seed_section_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  SeedSectionTest() : ScratchDirTest("cxr_seed_section_") {}
 
   fs::path write(const ojson& j, const std::string& name = "summary.json") {
     const fs::path p = root_ / name;
@@ -131,7 +126,6 @@ class SeedSectionTest : public ::testing::Test {
     cxr::atomic_write_file(dir / "curves.json", cxr::eval::roc_curves(ev, "test").dump());
     return dir;
   }
-  fs::path root_;
 };
 
 std::string joined(const std::vector<std::string>& v) {

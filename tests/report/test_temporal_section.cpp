@@ -18,6 +18,7 @@
 #include "data/classes.h"
 #include "eval/evaluation.h"
 #include "report/report.h"
+#include "tests/report/scratch_dir_test.h"
 
 namespace fs = std::filesystem;
 using namespace cxr::report;
@@ -70,15 +71,9 @@ ojson make_temporal() {
   return t;
 }
 
-class TemporalSectionTest : public ::testing::Test {
+class TemporalSectionTest : public cxr::test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("cxr_temporal_section_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  TemporalSectionTest() : ScratchDirTest("cxr_temporal_section_") {}
 
   // An evaluate output folder (400 seeded images of 100 patients, 4 films each: follow-up 0..3); `edit` changes
   // metrics.json before it is written.
@@ -118,7 +113,6 @@ class TemporalSectionTest : public ::testing::Test {
     const ReportFiles files = write_report(o);
     return {cxr::read_text_file(files.index_html), cxr::read_text_file(files.markdown)};
   }
-  fs::path root_;
 };
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << "missing: " << (part) << "\nin:\n" << (text)
