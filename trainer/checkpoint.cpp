@@ -47,8 +47,21 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   archive.save_to(tmp);
   fsync_file(tmp);
-  // The checkpoint being replaced stays loadable beside the new one until the next save.
-  if (keep_previous && fs::exists(path)) fs::rename(path, previous_checkpoint_path(path));
+  // The checkpoint being replaced stays loadable beside the new one until the next save. It is kept by
+  // a hard link renamed over last.prev.pt, so `path` exists at every moment: a job killed between the
+  // two renames (a requeue, a time limit) still resumes from `path`, old or new, never from the older copy.
+  if (keep_previous && fs::exists(path)) {
+    const std::string prev = previous_checkpoint_path(path);
+    const std::string prev_tmp = prev + ".tmp." + std::to_string(::getpid());
+    std::error_code ec;
+    fs::remove(prev_tmp, ec);
+    fs::create_hard_link(path, prev_tmp, ec);
+    if (ec) {  // a file system without hard links: a copy
+      fs::copy_file(path, prev_tmp, fs::copy_options::overwrite_existing);
+      fsync_file(prev_tmp);
+    }
+    durable_rename(prev_tmp, prev);
+  }
   durable_rename(tmp, path);
 }
 
