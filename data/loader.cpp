@@ -198,6 +198,7 @@ bool Loader::build(const EpochPlan& plan, int64_t k, uint64_t generation, Batch&
     const int64_t sampled = indices[static_cast<size_t>(i)];
     const int64_t row = options_.rows.empty() ? sampled : options_.rows[static_cast<size_t>(sampled)];
     split_->read_image(row, raw.data());
+    if (options_.raw_transform) options_.raw_transform(row, raw.data(), static_cast<int>(s));
     const uint64_t seed = options_.preprocess.augment ? augment_seed(options_.seed, plan.epoch(), row) : 0;
     preprocess_.run(raw.data(), images + i * t * t, seed);
     const auto& l = meta[static_cast<size_t>(row)].labels;

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,11 @@ struct LoaderOptions {
   // Split rows the sampler draws from: sampler index i reads row rows[i]. Empty = every row, i.e.
   // the sampler's dataset_size must equal the split size. Lets evaluation or a benchmark use a subset.
   std::vector<int64_t> rows;
+  // Applied to each raw pack image (uint8 [S,S], in place) before preprocessing, with its split row: the
+  // robustness probes' controlled shifts and phantom re-renderings. Called from the worker threads at
+  // once, so it must be thread-safe and a pure function of (row, image) for results not to depend on
+  // threads or ranks. Empty = none.
+  std::function<void(int64_t row, uint8_t* image, int size)> raw_transform;
 };
 
 struct Batch {
