@@ -66,7 +66,14 @@ void PhantomReplay::render(const SynthRecord& r, const Variant& v, uint8_t* imag
     p.portable_tag_probability = 0;
     p.ecg_leads_probability = 0;
   }
+  p.noise_pa *= v.noise_scale;
+  p.noise_ap *= v.noise_scale;
+  p.window_high *= v.window_scale;
+  if (v.portable_tag_probability >= 0) p.portable_tag_probability = v.portable_tag_probability;
+  if (v.ecg_leads_probability >= 0) p.ecg_leads_probability = v.ecg_leads_probability;
+  if (v.laterality_probability >= 0) p.laterality_probability = v.laterality_probability;
   PhantomCase c = r.phantom;
+  if (v.view >= 0) c.view = static_cast<int8_t>(v.view);
   if (v.without_lesion >= 0) c.labels.at(static_cast<size_t>(v.without_lesion)) = 0;
   if (v.only_lesion >= 0) {
     const uint8_t keep = c.labels.at(static_cast<size_t>(v.only_lesion));

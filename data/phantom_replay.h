@@ -31,6 +31,12 @@ class PhantomReplay {
     bool natural_markers = true;
     int without_lesion = -1;
     int only_lesion = -1;  // >= 0: every other class's lesion left out (this one kept if the film has it)
+    // Scanner changes (data/scanner_shift.h): the film taken in another view (-1: its own), other film
+    // noise and display window, other text tags. Each has its own random draws, so the rest is unchanged.
+    int view = -1;
+    float noise_scale = 1.f;          // multiplies the PA and AP film noise
+    float window_scale = 1.f;         // multiplies the top of the display window (wider: darker, flatter)
+    float portable_tag_probability = -1, ecg_leads_probability = -1, laterality_probability = -1;  // -1: as made
   };
   // image: size()^2 bytes; mask (uint16 lesion bits) and anatomy (kAnat* bits incl. kAnatMarker) may be null.
   void render(const SynthRecord& record, const Variant& variant, uint8_t* image, uint16_t* mask,
