@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <filesystem>
 
 #include "core/error.h"
@@ -24,6 +26,12 @@ const SplitManifest& Manifest::split(const std::string& name) const {
     names.push_back(s.name);
   }
   throw UserError("the pack has no split '" + name + "'", "available splits: " + join(names, ", "));
+}
+
+bool Manifest::class_evaluable(int c) const {
+  if (c < 0 || c >= kNumClasses) throw std::out_of_range("class index " + std::to_string(c));
+  return std::find(classes_not_evaluable.begin(), classes_not_evaluable.end(), kClassNames[c]) ==
+         classes_not_evaluable.end();
 }
 
 namespace {
@@ -98,6 +106,18 @@ Manifest read_manifest(const std::string& pack_dir) {
                                 : "; it has " + std::to_string(m.classes.size()) + " entries"));
   }
   m.image_size = static_cast<int>(get_int(j, "image_size", 1, kMaxImageSide, path, ""));
+  if (j.contains("classes_not_evaluable")) {  // absent in NIH/phantom packs and older packs: all evaluable
+    const json& ne = j.at("classes_not_evaluable");
+    if (!ne.is_array()) bad_manifest(path, "'classes_not_evaluable' is not a list");
+    for (const auto& c : ne) {
+      if (!c.is_string() || !class_index(c.get<std::string>()))
+        bad_manifest(path, "'classes_not_evaluable' holds " + c.dump() + ", not one of the 14 class names");
+      if (std::find(m.classes_not_evaluable.begin(), m.classes_not_evaluable.end(), c.get<std::string>()) !=
+          m.classes_not_evaluable.end())
+        bad_manifest(path, "'classes_not_evaluable' lists " + c.dump() + " twice");
+      m.classes_not_evaluable.push_back(c.get<std::string>());
+    }
+  }
   if (!j.contains("splits") || !j.at("splits").is_object()) bad_manifest(path, "'splits' is missing or not an object");
   for (const auto& [name, s] : j.at("splits").items()) {
     const std::string where = "split '" + name + "': ";
@@ -146,6 +166,7 @@ std::string manifest_json(const Manifest& m, const std::string& provenance_json)
   j["source"] = m.source;
   j["classes"] = m.classes;
   j["image_size"] = m.image_size;
+  if (!m.classes_not_evaluable.empty()) j["classes_not_evaluable"] = m.classes_not_evaluable;
   json splits = json::object();
   for (const auto& s : m.splits) {
     json js;

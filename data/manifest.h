@@ -24,12 +24,18 @@ struct SplitManifest {
 
 struct Manifest {
   std::string schema;
-  std::string source;                  // nih-cxr14 | phantom
+  std::string source;                  // nih-cxr14 | phantom | labelled-csv
   std::vector<std::string> classes;
   int image_size = 0;
   std::vector<SplitManifest> splits;
+  // Classes the source has no label for (a labelled CSV whose label map says "not evaluable"): their
+  // label column holds 0 for every image, which means "unknown", not "negative". manifest.json key
+  // `classes_not_evaluable`, written only when non-empty; packs without it have every class evaluable.
+  std::vector<std::string> classes_not_evaluable;
 
   const SplitManifest& split(const std::string& name) const;  // throws UserError naming the valid splits
+  // False for a class listed in classes_not_evaluable (`c` in label-column order, 0..13).
+  bool class_evaluable(int c) const;
 };
 
 // Reads and checks manifest.json: types, ranges (image side 1-16384, counts >= 0, rows adding up to

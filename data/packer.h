@@ -1,5 +1,6 @@
-// `cxrtrain pack`: NIH ChestX-ray14 folder -> sharded HDF5 pack (schema cxrtrain.pack/1).
-// Parses the metadata, assigns patient-wise splits, finds the PNGs, decodes and resizes them on
+// `cxrtrain pack`: NIH ChestX-ray14 folder, or a generic labelled CSV read through a label map
+// (data/labelled_csv.h), -> sharded HDF5 pack (schema cxrtrain.pack/1).
+// Parses the metadata, assigns patient-wise splits, finds the images, decodes and resizes them on
 // `jobs` threads while one thread writes shards in order, then renames the finished folder into place.
 #pragma once
 
@@ -16,6 +17,11 @@ struct PackOptions {
   std::string bbox_list;                // optional; default BBox_List_2017.csv(.gz) if present
   std::string expert_labels;            // optional; default google2019_nih-chest-xray-labels.csv(.gz) if present
   std::vector<std::string> image_dirs;  // default: <root>/images*/ (recursively), else <root> itself
+  // Generic labelled CSV instead of the NIH folder (exclusive with nih_root and the NIH file flags):
+  // CSV paths are relative to image_dirs (the first folder holding the file wins).
+  std::string csv, label_map;
+  std::string split_all;                // "", or train | val | test: every row in that split
+  std::string uncertain;                // "", or zeros | ones | exclude: overrides the label map's
   std::string out;
   int size = 256;
   double val_fraction = 0.1;
@@ -36,7 +42,8 @@ struct PackResult {
   std::string summary;                  // the per-split table printed to the user
 };
 
-// Resolves default paths from nih_root; throws UserError naming anything required that is missing.
+// Resolves default paths from nih_root (or checks the --csv inputs); throws UserError naming anything
+// required that is missing or any flags that do not go together.
 PackOptions resolve_pack_inputs(PackOptions options);
 
 PackResult run_pack(const PackOptions& options);
