@@ -76,6 +76,7 @@ void for_each_field(Config& c, F&& f) {
   f("study.gradcam_counterfactual_images", c.study.gradcam_counterfactual_images);
   f("study.gradcam_lesion_images", c.study.gradcam_lesion_images);
   f("study.gradcam_deletion_images", c.study.gradcam_deletion_images);
+  f("study.robustness_attack_images", c.study.robustness_attack_images);
   f("log.interval", c.log.interval);
   f("log.all_ranks", c.log.all_ranks);
 }
@@ -244,6 +245,8 @@ void validate(const Config& c) {
   if (c.study.gradcam_counterfactual_images < 0) fail("study.gradcam_counterfactual_images", "must be >= 0 (0 = the whole split)");
   if (c.study.gradcam_lesion_images < 0) fail("study.gradcam_lesion_images", "must be >= 0");
   if (c.study.gradcam_deletion_images < 0) fail("study.gradcam_deletion_images", "must be >= 0");
+  if (c.study.robustness_attack_images < 0)
+    fail("study.robustness_attack_images", "must be >= 0 (0 = the whole split)");
   if (c.log.interval < 1) fail("log.interval", "must be >= 1");
 }
 

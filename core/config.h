@@ -96,12 +96,13 @@ struct StudySynthConfig {
 
 struct StudyConfig {
   int seeds = 1;                     // models trained with seeds seed, seed+1, ...; --seeds overrides
-  std::string stages = "synth,train,evaluate,gradcam,report";  // which stages run, in this order
+  std::string stages = "synth,train,evaluate,gradcam,robustness,report";  // which stages run, in this order
   StudySynthConfig synth;
   int gradcam_per_class = 100;       // images per class of the Grad-CAM pass
   int64_t gradcam_counterfactual_images = 400;  // films of the causal marker tests; 0 = the whole split
   int64_t gradcam_lesion_images = 24;           // films per class of the lesion-removal test
   int gradcam_deletion_images = 4;   // true positives per class for the deletion curves
+  int64_t robustness_attack_images = 400;  // images of the FGSM/PGD probes, spread over the split; 0 = all
 };
 
 struct LogConfig {

@@ -25,5 +25,6 @@ void register_gradcam(CLI::App& app, Context& ctx);
 void register_report(CLI::App& app, Context& ctx);
 void register_scaling(CLI::App& app, Context& ctx);
 void register_study(CLI::App& app, Context& ctx);
+void register_probe_shift(CLI::App& app, Context& ctx);
 
 }  // namespace cxr::launch

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   cxr::launch::register_study(app, ctx);
   cxr::launch::register_evaluate(app, ctx);
   cxr::launch::register_gradcam(app, ctx);
+  cxr::launch::register_probe_shift(app, ctx);
   cxr::launch::register_report(app, ctx);
   cxr::launch::register_scaling(app, ctx);
 

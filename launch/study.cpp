@@ -25,6 +25,7 @@
 #include "eval/evaluate.h"
 #include "eval/gradcam_run.h"
 #include "eval/predictions.h"
+#include "eval/probe_shift.h"
 #include "eval/seed_variance.h"
 #include "report/report.h"
 #include "trainer/checkpoint.h"
@@ -155,7 +156,7 @@ void stage_synth(const Config& cfg, comm::Communicator& world, const StageSet& s
 
 // One model: train, evaluate and (when asked) gradcam and report, in cfg.run_dir, over `comm`.
 struct SeedWork {
-  bool gradcam = true, report = true;
+  bool gradcam = true, robustness = true, report = true;
 };
 
 bool run_seed(const Config& cfg, comm::Communicator& comm, const StageSet& stages, const StudyOptions& o,
@@ -246,6 +247,27 @@ bool run_seed(const Config& cfg, comm::Communicator& comm, const StageSet& stage
                       fixed(seconds_since(t0), 1) + " s)");
     }
     record_finished(comm, run_dir, "gradcam", {{"seconds", seconds_since(t0)}, {"out", out}});
+    ran = true;
+    record = shared_record(comm, run_dir);
+  }
+
+  if (work.robustness && !skip("robustness")) {
+    const auto t0 = Clock::now();
+    eval::ProbeShiftOptions p;
+    p.run_dir = cfg.run_dir;
+    p.attack_images = cfg.study.robustness_attack_images;
+    std::string out;
+    const json r = eval::probe_shift(cfg, comm, o.local_rank, p, &out);
+    if (comm.rank() == 0) {
+      int conditions = 0, with_drops = 0;
+      for (const auto& c : r["conditions"]) {
+        ++conditions;
+        with_drops += !c["significant_drops"].empty();
+      }
+      lines.push_back(tag + "robustness: " + std::to_string(conditions) + " conditions, " + std::to_string(with_drops) +
+                      " with a significant AUROC drop -> " + out + " (" + fixed(seconds_since(t0), 1) + " s)");
+    }
+    record_finished(comm, run_dir, "robustness", {{"seconds", seconds_since(t0)}, {"out", out}});
     ran = true;
     record = shared_record(comm, run_dir);
   }
@@ -382,7 +404,8 @@ StudyResult run_study(const Config& cfg, comm::Communicator& world, const StudyO
     lo.group = "seed " + std::to_string(c.seed);
     init_logging(lo);  // each group's rank 0 logs its own seed
     SeedWork work;
-    work.gradcam = i == 0;  // Grad-CAM on the first seed only; the seeds' report is written below
+    work.gradcam = i == 0;  // Grad-CAM and the robustness probes on the first seed only; the seeds' report is below
+    work.robustness = i == 0;
     work.report = false;
     ran |= run_seed(c, *group, stages, o, work, lines, nullptr);
   }

@@ -1,6 +1,6 @@
 // `cxrtrain study`: one job from a config to a report. synth (only when data.pack does not exist yet) ->
-// train -> evaluate -> gradcam -> report, in one run directory, resumable: each finished stage is recorded in
-// RUN/study.json and not redone (training itself resumes from last.pt). With seeds K > 1 the world is split
+// train -> evaluate -> gradcam -> robustness (probe-shift) -> report, in one run directory, resumable: each
+// finished stage is recorded in RUN/study.json and not redone (training itself resumes from last.pt). With seeds K > 1 the world is split
 // into groups (MPI_Comm_split), each training and evaluating its own seeds on the same data, one run
 // directory per seed (RUN/seeds/seed_<S>/); rank 0 then writes RUN/seeds/summary.json (eval/seed_variance.h)
 // and the report of the first seed with the seed-to-seed section, in RUN/report/.
@@ -16,7 +16,7 @@ namespace cxr::launch {
 
 // The stages, in the order they run.
 inline const std::vector<std::string>& study_stage_names() {
-  static const std::vector<std::string> names = {"synth", "train", "evaluate", "gradcam", "report"};
+  static const std::vector<std::string> names = {"synth", "train", "evaluate", "gradcam", "robustness", "report"};
   return names;
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """End-to-end test of `cxrtrain study` (issue 13) on the CI-sized config tests/launch/study_tiny.yaml:
-  a. one rank: synth (the pack is missing) -> train -> evaluate -> gradcam -> report; prints `report: PATH`;
+  a. one rank: synth (the pack is missing) -> train -> evaluate -> gradcam -> robustness -> report; prints `report: PATH`;
      study.json records every stage;
   b. started again: nothing is redone (every stage says so, the checkpoint, predictions and report files keep
-     their bytes and times); --redo evaluate runs evaluate, gradcam and report again but not train;
+     their bytes and times); --redo evaluate runs evaluate, gradcam, robustness and report again but not train;
   c. a finished training with another setting is refused, naming the key (exit 2); typos in stages and a
      damaged study.json are errors naming them; --groups that does not divide the ranks is refused;
   d. seeds: `mpirun -np 2 study --seeds 2` (2 groups of 1 rank) gives, per seed, a metrics.jsonl bit-identical
@@ -45,7 +45,7 @@ def stamp(paths):
 
 RUN = os.path.join(h.tmp, "run")
 KEPT = [os.path.join(RUN, f) for f in ("checkpoints/last.pt", "metrics.jsonl", "eval/test/predictions.csv",
-                                       "gradcam/cam_stats.json", "report/index.html")]
+                                       "gradcam/cam_stats.json", "robustness/robustness.json", "report/index.html")]
 
 
 def case_a():
@@ -55,14 +55,18 @@ def case_a():
     for p in KEPT:
         check(os.path.exists(p), f"{p} missing after the study")
     rec = json.load(open(os.path.join(RUN, "study.json")))
-    check(list(rec["stages"]) == ["train", "evaluate", "gradcam", "report"], f"study.json stages: {list(rec['stages'])}")
+    check(list(rec["stages"]) == ["train", "evaluate", "gradcam", "robustness", "report"],
+          f"study.json stages: {list(rec['stages'])}")
+    rob = json.load(open(os.path.join(RUN, "robustness", "robustness.json")))
+    check(rob["schema"] == "cxrtrain.robustness/1" and rob["adversarial"]["images"] == 16,
+          "robustness.json: schema or study.robustness_attack_images not applied")
     check(rec["stages"]["train"]["steps"] > 0, "study.json: train.steps")
 
 
 def case_b():
     before = stamp(KEPT)
     r = study(0, RUN)
-    for stage in ("train", "evaluate", "gradcam", "report"):
+    for stage in ("train", "evaluate", "gradcam", "robustness", "report"):
         check(f"seed 0: {stage}: finished" in r.output and "(not redone)" in r.output,
               f"the second start did not skip {stage}:\n{r.tail()}")
     check("exists (not redone)" in r.output, "the second start did not skip synth")
@@ -72,6 +76,7 @@ def case_b():
     check(after[KEPT[0]] == before[KEPT[0]] and after[KEPT[1]] == before[KEPT[1]], "--redo evaluate retrained")
     check(after[KEPT[2]][0] != before[KEPT[2]][0], "--redo evaluate did not write predictions.csv again")
     check(after[KEPT[3]][0] != before[KEPT[3]][0], "--redo evaluate did not redo gradcam (a later stage)")
+    check(after[KEPT[4]][0] != before[KEPT[4]][0], "--redo evaluate did not redo the robustness probes (a later stage)")
     check(after[KEPT[2]][1] == before[KEPT[2]][1], "evaluating the same checkpoint again changed the predictions")
 
 
@@ -165,7 +170,7 @@ def case_e():
     check("on 2 ranks" in log, "--groups 1 did not train seed 1 on both ranks")
 
 
-h.case("a. one rank: synth -> train -> evaluate -> gradcam -> report", case_a)
+h.case("a. one rank: synth -> train -> evaluate -> gradcam -> robustness -> report", case_a)
 h.case("b. started again: finished stages not redone; --redo evaluate", case_b)
 h.case("c. changed settings, typos, damaged record, bad --groups: named errors", case_c)
 h.case("d. seeds: 2 groups of 1 rank == each seed alone; summary vs scikit-learn", case_d)

@@ -1,8 +1,8 @@
 // FGSM and PGD (trainer/adversarial.cpp): FGSM on a linear model against its closed form (the gradient of the
-// summed binary cross-entropy is sum_c (sigmoid(z_c) - y_c) w_c, so x' = clip(x + eps sign(that))); the
+// margin objective sum_c (1 - 2 y_c) z_c is sum_c (1 - 2 y_c) w_c, so x' = clip(x + eps sign(that))); the
 // L-infinity ball and the displayable range for both attacks; epsilon 0 is the identity; on a small ResNet the
-// loss grows with epsilon and PGD's loss is at least FGSM's at every epsilon; the model's parameters and
-// their gradients are untouched; unknown attack names name the nearest.
+// objective grows with epsilon and PGD's is at least FGSM's at every epsilon, in total and per image; the model's
+// parameters and their gradients are untouched; unknown attack names name the nearest.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -44,7 +44,7 @@ torch::Tensor labels(int b, uint64_t seed) {
 
 double loss_of(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x, const torch::Tensor& y) {
   torch::NoGradGuard ng;
-  return torch::binary_cross_entropy_with_logits(f(x), y, {}, {}, at::Reduction::Sum).item<double>();
+  return attack_loss(f(x), y).item<double>();
 }
 
 }  // namespace
@@ -61,7 +61,7 @@ TEST(Adversarial, FgsmOnALinearModelIsTheClosedForm) {
     torch::Tensor g;
     {
       torch::NoGradGuard ng;
-      g = torch::matmul(torch::sigmoid(f(x)) - y, w).reshape(x.sizes());
+      g = torch::matmul(1 - 2 * y, w).reshape(x.sizes());
     }
     const double e = eps / 255.0 / kStd;
     const torch::Tensor want = (x + e * g.sign()).clamp(kLo, kHi);
@@ -104,17 +104,22 @@ TEST(Adversarial, LossGrowsWithEpsilonAndPgdIsAtLeastFgsm) {
   const torch::Tensor x = images(b, side, 22), y = labels(b, 23);
   std::vector<torch::Tensor> before;
   for (const auto& p : model->parameters()) before.push_back(p.detach().clone());
-  double clean = loss_of(f, x, y), last_fgsm = clean, last_pgd = clean;
+  const double clean = loss_of(f, x, y);
+  double last_fgsm = clean, last_pgd = clean;
   for (double eps : {0.5, 1.0, 2.0, 4.0}) {
     const double lf = loss_of(f, adversarial_images(f, x, y, options(AttackKind::kFgsm, eps)), y);
     const double lp = loss_of(f, adversarial_images(f, x, y, options(AttackKind::kPgd, eps)), y);
     EXPECT_GT(lf, last_fgsm) << "FGSM loss at eps " << eps;
     EXPECT_GT(lp, last_pgd) << "PGD loss at eps " << eps;
     EXPECT_GE(lp, lf) << "PGD weaker than FGSM at eps " << eps;
+    // Per image, too: PGD starts at FGSM's point and keeps its best visit.
+    const torch::Tensor per_f = ((1 - 2 * y) * f(adversarial_images(f, x, y, options(AttackKind::kFgsm, eps)))).sum(1);
+    const torch::Tensor per_p = ((1 - 2 * y) * f(adversarial_images(f, x, y, options(AttackKind::kPgd, eps)))).sum(1);
+    EXPECT_TRUE((per_p >= per_f - 1e-5).all().item<bool>()) << "an image where PGD is below FGSM at eps " << eps;
     last_fgsm = lf;
     last_pgd = lp;
   }
-  EXPECT_GT(last_pgd, clean * 1.01);
+  EXPECT_GT(last_pgd, clean + 0.01 * std::fabs(clean));
   size_t i = 0;
   for (const auto& p : model->parameters()) {
     EXPECT_TRUE(torch::equal(p.detach(), before[i++])) << "the attack changed a parameter";
