@@ -340,4 +340,185 @@ Plot region_share_heatmap(const GradcamResult& g) {
   return p;
 }
 
+namespace {
+
+// The smallest of 0.02, 0.05, 0.1, 0.2, 0.5, 1 that is at least |v|: a symmetric colour scale's end.
+double nice_span(double v) {
+  for (double s : {0.02, 0.05, 0.1, 0.2, 0.5}) if (v <= s + 1e-12) return s;
+  return 1;
+}
+
+// 1, 2 or 5 times a power of ten, at least v (> 0).
+double nice_ceil(double v) {
+  const double p = std::pow(10.0, std::floor(std::log10(v)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (v <= m * p * (1 + 1e-12)) return m * p;
+  return 10 * p;
+}
+
+}  // namespace
+
+Plot robustness_heatmap(const RobustnessResult& r) {
+  // Columns: conditions of the first appearance of their (family, name), severities ascending within it.
+  std::vector<std::pair<std::string, std::string>> groups;
+  std::map<std::pair<std::string, std::string>, std::vector<const RobustnessCondition*>> members;
+  for (const auto& c : r.conditions) {
+    if (c.family == "adversarial") continue;
+    const auto key = std::make_pair(c.family, c.name);
+    if (!members.count(key)) groups.push_back(key);
+    members[key].push_back(&c);
+  }
+  std::vector<const RobustnessCondition*> order;
+  std::vector<double> xs;
+  const double left = 150, cw = 40, ch = 22, group_gap = 8;
+  double x = left;
+  size_t longest = 0;
+  for (const auto& g : groups) {
+    auto& m = members[g];
+    std::stable_sort(m.begin(), m.end(), [](auto* a, auto* b) { return a->severity < b->severity; });
+    for (const auto* c : m) {
+      order.push_back(c);
+      xs.push_back(x);
+      x += cw;
+      longest = std::max(longest, r.label(*c).size());
+    }
+    x += group_gap;
+  }
+  double largest = 0;
+  for (const auto* c : order)
+    for (const auto& cell : c->per_class)
+      if (cell.difference) largest = std::max(largest, std::fabs(*cell.difference));
+  const double span = nice_span(largest);
+  // Rotated labels need about 0.77 x 6 px per character above the grid.
+  const double top = std::max(118.0, 30 + 4.7 * static_cast<double>(longest));
+  Plot p;
+  json columns = json::array(), rows = json::array(), cells_data = json::array(), columns_data = json::array();
+  for (size_t j = 0; j < order.size(); ++j) {
+    const double cx = xs[j] + cw / 2;
+    columns.push_back({{"label", r.label(*order[j])}, {"x", px(cx)}, {"y", px(top - 8)},
+                       {"transform", "rotate(-50 " + px(cx) + " " + px(top - 8) + ")"}});
+    const RobustnessCondition& c = *order[j];
+    columns_data.push_back({{"label", r.label(c)}, {"family", c.family}, {"name", c.name}, {"severity", c.severity},
+                            {"parameter", nullable(c.parameter)}, {"unit", c.unit}, {"split", c.split},
+                            {"description", c.description}});
+  }
+  for (int k = 0; k < data::kNumClasses; ++k) {
+    const double y = top + k * ch;
+    const std::string name = data::kClassNames[k];
+    json row = {{"label", name}, {"label_y", px(y + ch / 2 + 4)}};
+    json row_cells = json::array();
+    for (size_t j = 0; j < order.size(); ++j) {
+      const RobustnessCondition& c = *order[j];
+      const RobustnessCell& v = c.per_class[static_cast<size_t>(k)];
+      const RobustnessBaseline& b = r.split(c.split).baseline[static_cast<size_t>(k)];
+      json cell = {{"x", px(xs[j])}, {"y", px(y)}, {"w", px(cw - 1)}, {"h", px(ch - 1)},
+                   {"text_x", px(xs[j] + cw / 2)}, {"text_y", px(y + ch / 2 + 4)}};
+      cell["fill"] = v.difference ? diverging(*v.difference / span) : "#e6e6e6";
+      cell["text"] = v.difference ? signed_fixed(*v.difference, 2) + (v.significant ? "*" : "") : "-";
+      cell["text_fill"] = v.difference && std::fabs(*v.difference) > 0.7 * span ? "#ffffff" : "#000000";
+      cell["flagged"] = v.significant;
+      cell["attrs"] = {{"class", name}, {"condition", r.label(c)},
+                       {"difference", v.difference ? general(*v.difference) : std::string("null")},
+                       {"significant", v.significant ? "true" : "false"}};
+      cell["tooltip"] = r.label(c) + (c.parameter ? " (" + c.parameter_text() + ")" : std::string()) + ", " + name +
+                        ": AUROC " + fixed_or(v.auroc) + " against " + fixed_or(b.auroc) + " unshifted" +
+                        (v.difference ? "; difference " + signed_fixed(*v.difference) : std::string()) +
+                        (v.q_value ? ", q " + p_value(*v.q_value) : std::string()) + "; " + c.description;
+      row_cells.push_back(cell);
+      cells_data.push_back({{"class", name}, {"condition", r.label(c)}, {"baseline", nullable(b.auroc)},
+                            {"auroc", nullable(v.auroc)}, {"difference", nullable(v.difference)},
+                            {"q_value", nullable(v.q_value)}, {"significant", v.significant}});
+    }
+    row["cells"] = row_cells;
+    rows.push_back(row);
+  }
+  const double bottom = top + data::kNumClasses * ch;
+  json legend = json::array();
+  for (int k = -4; k <= 4; ++k)
+    legend.push_back({{"x", px(left + (k + 4) * 24)}, {"fill", diverging(k / 4.0)},
+                      {"label", k % 2 == 0 ? signed_fixed(span * k / 4.0, span < 0.1 ? 3 : 2) : ""},
+                      {"label_x", px(left + (k + 4) * 24 + 11)}});
+  p.view = {{"width", px(std::max(x + 4.0 * static_cast<double>(longest) + 20, 1000.0))}, {"height", px(bottom + 70)},
+            {"columns", columns}, {"rows", rows}, {"legend", legend}, {"legend_y", px(bottom + 14)},
+            {"legend_text_y", px(bottom + 44)}, {"legend_caption_y", px(bottom + 60)},
+            {"legend_caption", "AUROC change (shifted minus unshifted, same images); red: worse under the shift; * and "
+                               "outline: q < " + general(r.alpha) + " (paired DeLong, Benjamini-Hochberg); grey: undefined"},
+            {"title", "AUROC change per class under simulated shifts on " + r.main_split + " (columns: condition and severity)"}};
+  p.data = {{"alpha", r.alpha}, {"colour_span", span}, {"columns", columns_data}, {"cells", cells_data}};
+  return p;
+}
+
+Plot adversarial_plot(const RobustnessResult& r) {
+  struct Series {
+    std::string name, colour;
+    std::vector<std::pair<double, double>> points;  // (epsilon, macro AUROC)
+  };
+  std::vector<Series> series;
+  for (const auto& [attack, shown, colour] :
+       {std::tuple{"fgsm", "FGSM", "#e08a1e"}, std::tuple{"pgd", "PGD", "#1f3b57"}})
+    for (const auto& s : r.splits) {
+      Series line{std::string(shown) + (s.name != r.main_split ? " (" + s.name + ")" : ""), colour, {}};
+      std::vector<std::pair<double, double>> pts;
+      for (const auto& c : r.conditions)
+        if (c.family == "adversarial" && c.name == attack && c.split == s.name && c.macro_auroc)
+          pts.push_back({*c.parameter, *c.macro_auroc});
+      if (pts.empty()) continue;
+      if (const auto base = s.macro_auroc()) line.points.push_back({0.0, *base});
+      std::stable_sort(pts.begin(), pts.end());
+      line.points.insert(line.points.end(), pts.begin(), pts.end());
+      series.push_back(line);
+    }
+  Plot p;
+  if (series.empty()) {
+    p.view = {{"series", json::array()}};
+    p.data = {{"series", json::array()}};
+    return p;
+  }
+  double max_eps = 0, min_auc = 1;
+  for (const auto& s : series)
+    for (const auto& [e, a] : s.points) max_eps = std::max(max_eps, e), min_auc = std::min(min_auc, a);
+  const double x_max = max_eps > 0 ? nice_ceil(max_eps) : 1;
+  const double y_min = std::min(0.5, std::floor(min_auc * 10 + 1e-9) / 10), y_max = 1;
+  const double left = 70, top = 40, w = 460, h = 280;
+  auto sx = [&](double e) { return left + e / x_max * w; };
+  auto sy = [&](double a) { return top + (y_max - a) / (y_max - y_min) * h; };
+  json x_ticks = json::array(), y_ticks = json::array(), lines = json::array(), data = json::array();
+  const double x_step = nice_ceil(x_max / 5);
+  for (int i = 0; i * x_step <= x_max * (1 + 1e-9); ++i)
+    x_ticks.push_back({{"x", px(sx(i * x_step))}, {"label", general(i * x_step)}});
+  for (int i = 0; std::lround(y_min * 10) + i <= 10; ++i) {
+    const double v = (std::lround(y_min * 10) + i) / 10.0;
+    y_ticks.push_back({{"y", px(sy(v))}, {"label_y", px(sy(v) + 4)}, {"label", fixed(v, 1)}});
+  }
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Series& s = series[i];
+    std::string points;
+    json marks = json::array(), values = json::array();
+    for (const auto& [e, a] : s.points) {
+      points += (points.empty() ? "" : " ") + px(sx(e)) + "," + px(sy(a));
+      marks.push_back({{"cx", px(sx(e))}, {"cy", px(sy(a))}, {"epsilon", general(e)}, {"auroc", general(a)},
+                       {"tooltip", s.name + ", epsilon " + general(e) + ": macro AUROC " + fixed(a)}});
+      values.push_back({{"epsilon", e}, {"macro_auroc", a}});
+    }
+    const double ly = top + 16 + 18 * static_cast<double>(i);
+    lines.push_back({{"name", s.name}, {"colour", s.colour}, {"points", points}, {"marks", marks},
+                     {"legend_x1", px(left + w - 230)}, {"legend_x2", px(left + w - 206)}, {"legend_y", px(ly)},
+                     {"legend_text_x", px(left + w - 200)}, {"legend_text_y", px(ly + 4)}});
+    data.push_back({{"attack", s.name}, {"points", values}});
+  }
+  json refs = json::array();
+  if (y_min < 0.5) refs.push_back({{"y", px(sy(0.5))}, {"x1", px(left)}, {"x2", px(left + w)}, {"label", "chance"},
+                                   {"label_x", px(left + 4)}, {"label_y", px(sy(0.5) - 4)}});
+  const std::string unit = r.adversarial ? r.adversarial->epsilon_unit : std::string("grey levels");
+  p.view = {{"id", "robustness-adversarial-plot"}, {"width", px(left + w + 30)}, {"height", px(top + h + 60)},
+            {"frame_x", px(left)}, {"frame_y", px(top)}, {"frame_w", px(w)}, {"frame_h", px(h)},
+            {"axis_y", px(top + h)}, {"tick_y", px(top + h + 16)}, {"tick_label_x", px(left - 6)},
+            {"x_ticks", x_ticks}, {"y_ticks", y_ticks}, {"series", lines}, {"refs", refs},
+            {"x_label", "epsilon (" + unit + ")"}, {"x_label_x", px(left + w / 2)}, {"x_label_y", px(top + h + 38)},
+            {"y_label", "macro AUROC"}, {"y_label_x", px(left - 44)}, {"y_label_y", px(top + h / 2)},
+            {"title", "Macro AUROC under FGSM and PGD against epsilon (epsilon 0: the unperturbed images)"}};
+  p.data = {{"epsilon_unit", unit}, {"series", data}};
+  return p;
+}
+
 }  // namespace cxr::report

@@ -5,7 +5,9 @@
 //   roc         one panel per class: ROC curve, chance diagonal, operating point
 //   reliability one panel per class: mean predicted probability vs observed rate per bin
 //   heatmap     subgroup x class: gap to the rest of the split (AUROC or sensitivity), q < 0.05 marked;
-//               class x region: mean share of the Grad-CAM maps' mass (cam_stats.json), shortcut flags marked
+//               class x region: mean share of the Grad-CAM maps' mass (cam_stats.json), shortcut flags marked;
+//               class x robustness condition: AUROC change under a shift (robustness.json), significant outlined
+//   lines       macro AUROC against FGSM/PGD epsilon (robustness.json), one line per attack
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 
 #include "report/evaluation_result.h"
 #include "report/gradcam_result.h"
+#include "report/robustness_section.h"
 
 namespace cxr::report {
 
@@ -30,5 +33,14 @@ Plot subgroup_heatmap(const EvaluationResult& result, const std::string& metric)
 // Classes (rows, NIH order) x regions (columns, the file's order); a flagged class's label ends in " *" and
 // the cell of its largest share is outlined.
 Plot region_share_heatmap(const GradcamResult& gradcam);
+// Classes (rows, NIH order) x the shift, scanner and shortcut conditions (columns: grouped by family and name in
+// the file's order, severities side by side): AUROC difference on a symmetric diverging scale, significant cells
+// outlined with a "*", grey where undefined. Each cell carries data-class, data-condition, data-difference,
+// data-significant. view["columns"] is empty when the file has no such condition (nothing to draw).
+Plot robustness_heatmap(const RobustnessResult& robustness);
+// Macro AUROC against epsilon for FGSM and PGD (one line per attack and split), starting at epsilon 0 with the
+// split's baseline macro AUROC; each point carries data-attack, data-epsilon, data-auroc. Empty view ("series"
+// empty) without adversarial conditions.
+Plot adversarial_plot(const RobustnessResult& robustness);
 
 }  // namespace cxr::report

@@ -26,6 +26,7 @@
 #include "report/json_input.h"
 #include "report/plots.h"
 #include "report/published.h"
+#include "report/robustness_section.h"
 #include "report/seed_section.h"
 #include "report/temporal_section.h"
 #include "report/templates.h"
@@ -380,6 +381,11 @@ ReportFiles write_report(const ReportOptions& o) {
     const fs::path cam_path = fs::path(run_dir) / "gradcam" / kCamStatsFile;
     if (fs::exists(cam_path)) gradcam = read_gradcam(cam_path.string());
   }
+  std::optional<RobustnessResult> robustness;  // `cxrtrain probe-shift`, when it has run
+  if (!run_dir.empty()) {
+    const fs::path path = fs::path(run_dir) / kRobustnessDir / kRobustnessFile;
+    if (fs::exists(path)) robustness = read_robustness(path.string());
+  }
   std::optional<SeedSummary> seeds;
   if (!o.seeds_summary.empty()) seeds = read_seed_summary(o.seeds_summary);
   const std::string out_dir = !o.out_dir.empty()       ? o.out_dir
@@ -394,6 +400,7 @@ ReportFiles write_report(const ReportOptions& o) {
         u = "Seed-to-seed variation beyond the " + std::to_string(seeds->k()) +
             " seeds of the section below: the other numbers here are the first seed's, and their intervals cover the "
             "test sample, not the training randomness.";
+  if (robustness) narrow_not_evaluated(concl.not_evaluated, *robustness);
   Plot forest = forest_plot(r), roc = roc_plot(r), reliability = reliability_plot(r),
        heat_auc = subgroup_heatmap(r, "auroc"), heat_tpr = subgroup_heatmap(r, "tpr");
   roc.view["id"] = "roc-plot";
@@ -412,6 +419,17 @@ ReportFiles write_report(const ReportOptions& o) {
     Plot cam_heat = region_share_heatmap(*gradcam);
     cam_heat.view["id"] = "cam-region-plot";
     svg_cam = render("cam_region_shares.svg", kHeatmapSvgTemplate, cam_heat.view);
+  }
+  std::string svg_robust_heat, svg_robust_adv;
+  Plot robust_heat, robust_adv;
+  if (robustness) {
+    robust_heat = robustness_heatmap(*robustness);
+    robust_adv = adversarial_plot(*robustness);
+    robust_heat.view["id"] = "robustness-heatmap-plot";
+    if (!robust_heat.view["columns"].empty())
+      svg_robust_heat = render("robustness_heatmap.svg", kHeatmapSvgTemplate, robust_heat.view);
+    if (!robust_adv.view["series"].empty())
+      svg_robust_adv = render("robustness_adversarial.svg", kLinesSvgTemplate, robust_adv.view);
   }
   json published_data;
   const json published = published_table(r, published_data);
@@ -463,6 +481,7 @@ ReportFiles write_report(const ReportOptions& o) {
   view.update(temporal_view(r));
   view.update(interpretability_view(gradcam ? &*gradcam : nullptr, cam_text ? &*cam_text : nullptr, svg_cam,
                                     r.split, run_dir));
+  view.update(robustness_view(robustness ? &*robustness : nullptr, svg_robust_heat, svg_robust_adv, run_dir, r.checkpoint));
   std::optional<SeedStatements> seed_text;
   if (seeds) seed_text = seed_statements(*seeds);
   view.update(seed_view(seeds ? &*seeds : nullptr, seed_text ? &*seed_text : nullptr));
@@ -512,6 +531,17 @@ ReportFiles write_report(const ReportOptions& o) {
         if (gradcam->overlay_shown(c) && !c.overlay_png.empty()) put(overlay_report_path(c), c.overlay_png);
     }
     if (seeds) put("data/seeds_summary.json", seeds->text);
+    if (robustness) {
+      put("data/robustness.json", robustness->text);
+      if (!svg_robust_heat.empty()) {
+        put("plots/robustness_heatmap.svg", svg_robust_heat);
+        put("data/robustness_heatmap.json", robust_heat.data.dump(1) + "\n");
+      }
+      if (!svg_robust_adv.empty()) {
+        put("plots/robustness_adversarial.svg", svg_robust_adv);
+        put("data/robustness_adversarial.json", robust_adv.data.dump(1) + "\n");
+      }
+    }
     commit_dir(staging, out_dir, /*overwrite=*/true);
   } catch (...) {
     std::error_code ec;

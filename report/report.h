@@ -5,7 +5,10 @@
 // folder RUN/eval/<split> lies in) an "Interpretability (Grad-CAM)" section, data/cam_stats.json and the shown
 // overlays as gradcam/<Class>.png (embedded in index.html as data: URIs); without it the section says "not run".
 // With ReportOptions::seeds_summary a "Seed-to-seed variation" section (report/seed_section.h) and
-// data/seeds_summary.json; without it that section says "not run" too.
+// data/seeds_summary.json; without it that section says "not run" too. With RUN/robustness/robustness.json
+// (`cxrtrain probe-shift`) a "Robustness" section (report/robustness_section.h), plots/robustness_heatmap.svg,
+// plots/robustness_adversarial.svg (when attacks ran), their data and data/robustness.json; without it the
+// section says "not measured".
 // Inputs are read and checked in full first; the folder is built aside and renamed into place, so a failed
 // report leaves the previous one as it was.
 #pragma once

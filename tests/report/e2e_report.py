@@ -136,7 +136,7 @@ def files_and_offline():
     md = open(os.path.join(REPORT, "report.md")).read()
     for section in ("## Method", "## Per class", "## Subgroups", "## Expert labels", "## Published numbers",
                     "## What these results support, and what they do not", "### What it cannot conclude",
-                    "## Interpretability (Grad-CAM)"):
+                    "## Interpretability (Grad-CAM)", "## Robustness"):
         check(section in md, f"report.md lacks '{section}'")
     print(f"    {len(FILES) + len(overlays)} files ({len(overlays)} overlays), index.html {len(page) // 1024} KiB, "
           "self-contained")
@@ -166,6 +166,8 @@ def renders_in_chromium():
     supported = dom.text.get("supported", "")
     check("macro AUROC" in supported and "against the true labels" in supported, f"statements missing: {supported[:300]}")
     check(dom.tags.get("#phantom-warning") == 1, "no phantom warning")
+    # No `cxrtrain probe-shift` here: the robustness section says so.
+    check(dom.tags.get("#robustness-not-measured") == 1, "no 'not measured' robustness section")
     check(dom.tags.get("#interpretability") == 1 and dom.tags.get("#gradcam-not-run") is None,
           "no interpretability section with Grad-CAM results")
     check(dom.rows_in.get("gradcam-table", 0) == 15, f"Grad-CAM table has {dom.rows_in.get('gradcam-table')} rows, "
