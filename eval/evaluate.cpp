@@ -53,6 +53,7 @@ ScoredSplit match_rows(const PredictionRows& rows, const data::PackSplit& split,
   for (int64_t r = 0; r < split.size(); ++r) row_of.emplace(split.meta()[static_cast<size_t>(r)].image_index, r);
   ScoredSplit out;
   out.has_expert_labels = split.has_expert_labels();
+  for (int c = 0; c < K; ++c) out.not_evaluable[static_cast<size_t>(c)] = !split.manifest().class_evaluable(c);
   out.probability = rows.probability;
   std::vector<uint8_t> covered(static_cast<size_t>(split.size()), 0);
   for (size_t i = 0; i < rows.image_index.size(); ++i) {
@@ -81,6 +82,7 @@ ScoredSplit scored_from_logits(const torch::Tensor& logits, const data::PackSpli
   ScoredSplit s;
   s.meta = split.meta();
   s.has_expert_labels = split.has_expert_labels();
+  for (int c = 0; c < K; ++c) s.not_evaluable[static_cast<size_t>(c)] = !split.manifest().class_evaluable(c);
   const auto n = static_cast<size_t>(logits.size(0));
   const double* z = logits.data_ptr<double>();
   s.probability.resize(n * K);

@@ -194,8 +194,13 @@ json evaluate_split(const ScoredSplit& ev, const ScoredSplit& th, const Evaluati
     j["n_pos"] = pos;
     j["n_neg"] = neg;
     j["prevalence"] = static_cast<double>(pos) / static_cast<double>(n);
-    class_auroc[c] = auroc(s, y);
-    put(j, "auroc", class_auroc[c], why_no_auroc(pos, neg));
+    // A class the pack's source never labels has only 0 labels, meaning "not recorded": no AUROC, said so.
+    const bool evaluable = !ev.not_evaluable[static_cast<size_t>(c)];
+    if (!evaluable) j["evaluable"] = false;
+    class_auroc[c] = evaluable ? auroc(s, y) : std::nullopt;
+    put(j, "auroc", class_auroc[c],
+        evaluable ? why_no_auroc(pos, neg)
+                  : "not evaluable: the pack's source has no label for this class (manifest classes_not_evaluable)");
     const auto ci = delong_ci(s, y, 0.05);
     put(j, "auroc_se_delong", ci ? std::optional<double>(ci->se) : std::nullopt, why_no_auroc(pos, neg));
     j["auroc_ci95_delong"] = ci ? json::array({ci->lo, ci->hi}) : json(nullptr);

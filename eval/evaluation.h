@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,9 @@ struct ScoredSplit {
   std::vector<data::SampleMeta> meta;  // one per scored image
   std::vector<double> probability;     // [n, 14]
   bool has_expert_labels = false;
+  // Classes the pack's source has no label for (manifest classes_not_evaluable, e.g. a CheXpert pack's Nodule):
+  // their 0 labels mean "unknown", so the class is reported as not evaluable, never as a number.
+  std::array<bool, data::kNumClasses> not_evaluable{};
 };
 
 // `thresholds`: the split the operating points are chosen on (usually val; may be empty, then the

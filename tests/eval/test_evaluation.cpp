@@ -150,3 +150,30 @@ TEST_F(EvaluationTest, UnderdiagnosisAndExpertLabelsMatchTheReference) {
   ASSERT_EQ(ex.back()["expert_label"].get<std::string>(), "Fracture");
   EXPECT_TRUE(ex.back()["auroc_expert"].is_null());
 }
+
+// A class the pack's source never labels (manifest classes_not_evaluable): no AUROC whatever its labels say, the
+// reason names it, and the macro average leaves it out (macro by formula over the other classes' AUROCs).
+TEST_F(EvaluationTest, ClassesTheSourceDoesNotLabelAreNotEvaluable) {
+  ScoredSplit ev = scored(ref_->at("evaluated"), "e");
+  const int nodule = 10;
+  ASSERT_EQ(std::string(cxr::data::kClassNames[nodule]), "Nodule");
+  ev.not_evaluable[nodule] = true;
+  EvaluationOptions o;
+  o.resamples = 50;
+  const ojson m = evaluate_split(ev, scored(ref_->at("thresholds"), "t"), o);
+  const ojson& c = m["classes"]["Nodule"];
+  ASSERT_TRUE(metrics()["classes"]["Nodule"]["auroc"].is_number()) << "the fixture's Nodule must be evaluable";
+  EXPECT_TRUE(c["auroc"].is_null());
+  EXPECT_EQ(c["evaluable"], false);
+  EXPECT_NE(c["reason"].get<std::string>().find("not evaluable"), std::string::npos) << c["reason"];
+  double sum = 0;
+  int n = 0;
+  for (const auto& [name, cls] : metrics()["classes"].items())
+    if (name != "Nodule" && cls["auroc"].is_number()) {
+      sum += cls["auroc"].get<double>();
+      ++n;
+    }
+  EXPECT_EQ(m["macro"]["classes_averaged"].get<int>(), n);
+  EXPECT_NEAR(m["macro"]["auroc"].get<double>(), sum / n, 1e-12);
+  EXPECT_FALSE(metrics()["classes"]["Atelectasis"].contains("evaluable"));
+}
