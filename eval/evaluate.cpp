@@ -143,7 +143,20 @@ json evaluate_run(const Config& cfg, comm::Communicator& world, int local_rank, 
   if (fell_back) spdlog::info("{} has no best.pt (no validation picked one): evaluating last.pt", o.run_dir);
 
   // Data first, as in training: a bad pack stops every rank before anything is computed or written.
-  const bool thresholds = !cfg.eval.threshold_split.empty() && cfg.eval.threshold_split != cfg.eval.split;
+  bool thresholds = !cfg.eval.threshold_split.empty() && cfg.eval.threshold_split != cfg.eval.split;
+  if (thresholds) {
+    // A pack of another data set packed with --split-all test has an empty 'val': score it without operating
+    // points (metrics.json gives each threshold as null with "no val split to choose it on") rather than stop.
+    // A split the pack does not have at all still stops below (PackSplit names it).
+    const data::Manifest manifest = data::read_manifest(cfg.data.pack);
+    for (const auto& s : manifest.splits)
+      if (s.name == cfg.eval.threshold_split && s.count == 0) {
+        spdlog::warn("split '{}' (eval.threshold_split) of {} has no images: no operating points (thresholds, "
+                     "sensitivity, specificity) are chosen; AUROCs are unaffected",
+                     cfg.eval.threshold_split, cfg.data.pack);
+        thresholds = false;
+      }
+  }
   std::vector<std::string> splits = {cfg.eval.split};
   if (thresholds) splits.push_back(cfg.eval.threshold_split);
   if (cfg.data.verify == "sha256") trainer::verify_shards(cfg.data.pack, splits, world);

@@ -2,10 +2,12 @@
 // the cheap checks (every shard's attributes, dataset types and shapes, and row values against
 // manifest.json); --verify also hashes every shard and reads every chunk with its checksum.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 
 #include "core/fs.h"
+#include "core/strings.h"
 #include "data/manifest.h"
 #include "data/pack_reader.h"
 #include "data/pack_verify.h"
@@ -37,6 +39,15 @@ void register_info(CLI::App& app, Context&) {
     data::Manifest m = data::read_manifest(*path);
     std::printf("pack %s\n  schema %s, source %s, image size %dx%d, %zu classes\n", path->c_str(), m.schema.c_str(),
                 m.source.c_str(), m.image_size, m.image_size, m.classes.size());
+    if (m.source == "labelled-csv") {  // which label map made it (provenance keys of data/packer.cpp)
+      const auto raw = nlohmann::json::parse(read_text_file(std::filesystem::path(*path) / "manifest.json"));
+      const auto lm = raw.value("label_map", nlohmann::json::object());
+      std::printf("  labelled CSV via label map %s (%s, uncertain labels: %s)\n", lm.value("name", "?").c_str(),
+                  lm.value("file", "?").c_str(), lm.value("uncertain", "n/a (list labels)").c_str());
+    }
+    if (!m.classes_not_evaluable.empty())
+      std::printf("  classes not evaluable: %s (no source label maps onto them; label 0 means unknown)\n",
+                  join(m.classes_not_evaluable, ", ").c_str());
     std::printf("\n%-20s", "");
     for (const auto& s : m.splits) std::printf(" %10s", s.name.c_str());
     std::printf("\n%-20s", "images");

@@ -132,6 +132,7 @@ struct PackInfo {
   DataContext context;
   std::vector<std::string> shortcuts;
   std::string generator;  // "n 8000, 64 px, seed 0"
+  std::string label_map;  // a labelled-CSV pack's label map name (manifest label_map.name)
 };
 
 PackInfo read_pack(const std::string& pack) {
@@ -151,6 +152,7 @@ PackInfo read_pack(const std::string& pack) {
         p.shortcuts.push_back(s.is_object() && s.contains("spec") && s["spec"].is_string() ? s["spec"].get<std::string>()
                                                                                             : s.dump());
       }
+    if (raw.has("/label_map/name")) p.label_map = raw.string("/label_map/name");
     if (p.context.phantom && raw.has("/options/n"))
       p.generator = "cxrtrain synth, " + thousands(raw.integer("/options/n")) + " films, seed " +
                     std::to_string(raw.integer("/options/seed"));
@@ -169,7 +171,9 @@ json method_card(const EvaluationResult& r, const Config* cfg, const std::vector
   json rows = json::array();
   std::string data = r.pack.empty() ? std::string("(not recorded)") : r.pack;
   if (pack.read) {
-    data += pack.context.phantom ? " - phantom films (" + pack.generator + ")" : " - NIH ChestX-ray14 (" + pack.manifest.source + ")";
+    if (pack.context.phantom) data += " - phantom films (" + pack.generator + ")";
+    else if (pack.manifest.source == "labelled-csv") data += " - labelled CSV via label map " + (pack.label_map.empty() ? "(not recorded)" : pack.label_map);
+    else data += " - NIH ChestX-ray14 (" + pack.manifest.source + ")";
     data += ", " + std::to_string(pack.manifest.image_size) + " px";
     std::vector<std::string> parts;
     for (const auto& s : pack.manifest.splits)
@@ -177,6 +181,8 @@ json method_card(const EvaluationResult& r, const Config* cfg, const std::vector
     data += "; " + join(parts, ", ");
     if (pack.context.label_noise > 0) data += "; label noise x" + fixed(pack.context.label_noise, 2) + " (synth --label-noise)";
     if (!pack.shortcuts.empty()) data += "; planted shortcuts " + join(pack.shortcuts, ", ");
+    if (!pack.manifest.classes_not_evaluable.empty())
+      data += "; not evaluable (no source label): " + join(pack.manifest.classes_not_evaluable, ", ");
   } else {
     data += " (manifest not read: " + pack.problem + ")";
   }
@@ -249,7 +255,9 @@ json class_table(const EvaluationResult& r) {
                     {"n_pos", thousands(c->n_pos)},
                     {"n_neg", thousands(c->n_neg)},
                     {"prevalence", percent(c->prevalence)},
-                    {"auroc", fixed_or(c->auroc)},
+                    // metrics.json's reason for a class the pack's source never labels (classes_not_evaluable)
+                    {"auroc", fixed_or(c->auroc, c->reason.find("auroc: not evaluable") != std::string::npos
+                                                     ? "not evaluable" : "n/a")},
                     {"ci_delong", interval(c->ci_delong)},
                     {"ci_bootstrap", interval(c->ci_bootstrap)},
                     {"ap", fixed_or(c->average_precision)},
