@@ -6,7 +6,9 @@
 #      (a marker on 90 % of the Nodule-positive training films, bottom left) -> training (bucketed gradient
 #      all-reduce over MPI) -> evaluation of the test split (per-class AUROC with DeLong and bootstrap CIs,
 #      calibration, subgroups, expert labels) -> Grad-CAM as a measurement (region shares, shortcut flags,
-#      pointing game, randomisation check, deletion curves, the causal tests on re-rendered films) -> the report;
+#      pointing game, randomisation check, deletion curves, the causal tests on re-rendered films) -> robustness
+#      probes (every image shift at 3 severities, phantom scanner changes, the planted marker made label-independent
+#      or removed, FGSM/PGD; paired DeLong against the unshifted films) -> the report;
 #   3. multi-seed variance: 4 seeds on a 128 px phantom as 2 groups of 1 rank (study --seeds 4) -> seeds/summary.json
 #      and a report with the seed-to-seed section;
 #   4. Grad-CAM on the real NIH films (template regions, NIH boxes) with the phantom-trained model;
@@ -29,7 +31,7 @@ echo "== 1b. pack the real NIH PNGs that are present, and describe the pack"
   --out "$OUT/nih_sample_pack" --overwrite --no-progress
 "$CXR" info "$OUT/nih_sample_pack"
 
-echo "== 2. the phantom study: mpirun -np $NP cxrtrain study (synth -> train -> evaluate -> gradcam -> report)"
+echo "== 2. the phantom study: mpirun -np $NP cxrtrain study (synth -> train -> evaluate -> gradcam -> robustness -> report)"
 rm -rf "$OUT/study"
 mpirun --oversubscribe -np "$NP" "$CXR" study --config configs/phantom_study.yaml --no-progress \
   --set data.pack="$OUT/study/phantom256" --set run_dir="$OUT/study/run"
@@ -45,6 +47,6 @@ rm -rf "$OUT/run_nih" && mkdir -p "$OUT/run_nih" && cp -r "$OUT/study/run/config
 echo "== 5. learnability probe (TinyCnn at 64 px, 1500 steps): obvious classes easy, subtle ones hard"
 "$CXR" probe --pack "$OUT/study/phantom256" --size 64 --steps 1500 --seconds 600 --threads 2 --quiet --json "$OUT/probe.json"
 echo "== done: outputs in $OUT: the phantom study in $OUT/study/run (config.yaml, train.log, metrics.jsonl,"
-echo "   checkpoints/, eval/test/, gradcam/, study.json), the seeds in $OUT/seeds/run (seeds/seed_*/, seeds/summary.json)"
+echo "   checkpoints/, eval/test/, gradcam/, robustness/, study.json), the seeds in $OUT/seeds/run (seeds/seed_*/, seeds/summary.json)"
 echo "   seeds report: $OUT/seeds/run/report/index.html"
 echo "   report: $OUT/study/run/report/index.html"
