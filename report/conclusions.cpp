@@ -77,9 +77,11 @@ void ranking(const EvaluationResult& r, Conclusions& out) {
 }
 
 void precision(const EvaluationResult& r, Conclusions& out) {
-  std::vector<std::string> wide, none, narrow;
+  std::vector<std::string> wide, none, narrow, unlabelled;
   for (const auto& c : r.classes) {
-    if (!c.auroc || !c.ci_delong) {
+    if (!c.auroc && c.reason.find("not evaluable") != std::string::npos) {
+      unlabelled.push_back(c.name);  // the pack's source never labels it (metrics.json's reason says so)
+    } else if (!c.auroc || !c.ci_delong) {
       none.push_back(c.name + " (" + std::to_string(c.n_pos) + " positive" + (c.n_pos == 1 ? "" : "s") + ")");
     } else if (c.ci_delong->width() > kWideInterval || c.n_pos < kFewPositives) {
       wide.push_back(c.name + " (" + std::to_string(c.n_pos) + " positives" +
@@ -98,6 +100,9 @@ void precision(const EvaluationResult& r, Conclusions& out) {
                               fixed(kWideInterval, 2) + ", too imprecise for a useful statement.");
   if (!none.empty())
     out.unsupported.push_back("Any AUROC for " + list_words(none) + ": undefined on this split.");
+  if (!unlabelled.empty())
+    out.unsupported.push_back("Any statement about " + list_words(unlabelled) +
+                              ": not evaluable, the pack's source has no label for them.");
 }
 
 // Subgroup gaps that survive FDR control. With two groups (sex, view) each comparison appears twice, as

@@ -234,6 +234,12 @@ def report():
     check("not evaluable (no source label): " + ", ".join(NOT_EVALUABLE).replace("_", "\\_") in md,
           "report.md's Data row does not list the classes not evaluable")
     check(html.count(">not evaluable<") == len(NOT_EVALUABLE), "index.html does not mark the not-evaluable classes")
+    # The conclusions say why, and do not list them among the classes whose AUROC is merely undefined here.
+    concl = json.load(open(os.path.join(RUN, "report", "data", "conclusions.json")))
+    said = [t for t in concl["unsupported"] if "not evaluable, the pack's source has no label for them" in t]
+    check(len(said) == 1 and all(n in said[0] for n in NOT_EVALUABLE), f"conclusions: {concl['unsupported']}")
+    undefined = [t for t in concl["unsupported"] if t.startswith("Any AUROC for")]
+    check(not any(n in u for u in undefined for n in NOT_EVALUABLE), f"listed as undefined: {undefined}")
 
 
 def step(title, fn):
