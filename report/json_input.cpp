@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "report/format.h"
 
 namespace cxr::report {
 
@@ -118,6 +119,17 @@ std::vector<std::string> JsonInput::keys(const std::string& pointer) const {
   std::vector<std::string> out;
   for (auto it = v.begin(); it != v.end(); ++it) out.push_back(it.key());
   return out;
+}
+
+double JsonInput::number_in(const std::string& p, double lo, double hi) const {
+  const double v = number(p);
+  if (v < lo || v > hi) fail(p, "is " + general(v) + ", outside [" + general(lo) + ", " + general(hi) + "]");
+  return v;
+}
+
+std::optional<double> JsonInput::number_in_or_null(const std::string& p, double lo, double hi) const {
+  if (at(p).is_null()) return std::nullopt;
+  return number_in(p, lo, hi);
 }
 
 }  // namespace cxr::report

@@ -30,6 +30,9 @@ class JsonInput {
   std::optional<double> number_or_null(const std::string& pointer) const;
   double number(const std::string& pointer) const;                      // null not allowed
   int64_t integer(const std::string& pointer) const;                     // a whole number
+  // A number in [lo, hi] (or nullopt for null); outside it: UserError naming the range.
+  double number_in(const std::string& pointer, double lo, double hi) const;
+  std::optional<double> number_in_or_null(const std::string& pointer, double lo, double hi) const;
   std::string string(const std::string& pointer) const;
   std::string string_or(const std::string& pointer, const std::string& fallback) const;  // absent or null
   // [lo, hi] with lo <= hi, or nullopt for null.

@@ -20,17 +20,6 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kWriter = "cxrtrain probe-shift --run RUN";
 
-double ranged(const JsonInput& in, const std::string& p, double lo, double hi) {
-  const double v = in.number(p);
-  if (v < lo || v > hi) in.fail(p, "is " + general(v) + ", outside [" + general(lo) + ", " + general(hi) + "]");
-  return v;
-}
-
-std::optional<double> ranged_or_null(const JsonInput& in, const std::string& p, double lo, double hi) {
-  if (in.at(p).is_null()) return std::nullopt;
-  return ranged(in, p, lo, hi);
-}
-
 int64_t count(const JsonInput& in, const std::string& p, int64_t min) {
   const int64_t v = in.integer(p);
   if (v < min) in.fail(p, "is " + std::to_string(v) + ", expected at least " + std::to_string(min));
@@ -66,9 +55,9 @@ RobustnessSplit read_split(const JsonInput& in, const std::string& name) {
   for (int k = 0; k < data::kNumClasses; ++k) {
     const std::string q = p + "/baseline/" + std::to_string(k);
     RobustnessBaseline b;
-    b.auroc = ranged_or_null(in, q + "/auroc", 0, 1);
-    b.lo = ranged_or_null(in, q + "/lo", 0, 1);
-    b.hi = ranged_or_null(in, q + "/hi", 0, 1);
+    b.auroc = in.number_in_or_null(q + "/auroc", 0, 1);
+    b.lo = in.number_in_or_null(q + "/lo", 0, 1);
+    b.hi = in.number_in_or_null(q + "/hi", 0, 1);
     if (b.lo && b.hi && *b.lo > *b.hi) in.fail(q + "/lo", "is above hi");
     b.positives = count(in, q + "/positives", 0);
     b.negatives = count(in, q + "/negatives", 0);
@@ -102,13 +91,13 @@ RobustnessCondition read_condition(const JsonInput& in, size_t i, const std::set
   for (int k = 0; k < data::kNumClasses; ++k) {
     const std::string q = p + "/per_class/" + std::to_string(k);
     RobustnessCell x;
-    x.auroc = ranged_or_null(in, q + "/auroc", 0, 1);
-    x.lo = ranged_or_null(in, q + "/lo", 0, 1);
-    x.hi = ranged_or_null(in, q + "/hi", 0, 1);
+    x.auroc = in.number_in_or_null(q + "/auroc", 0, 1);
+    x.lo = in.number_in_or_null(q + "/lo", 0, 1);
+    x.hi = in.number_in_or_null(q + "/hi", 0, 1);
     if (x.lo && x.hi && *x.lo > *x.hi) in.fail(q + "/lo", "is above hi");
-    x.difference = ranged_or_null(in, q + "/difference", -1, 1);
-    x.p_value = ranged_or_null(in, q + "/p_value", 0, 1);
-    x.q_value = ranged_or_null(in, q + "/q_value", 0, 1);
+    x.difference = in.number_in_or_null(q + "/difference", -1, 1);
+    x.p_value = in.number_in_or_null(q + "/p_value", 0, 1);
+    x.q_value = in.number_in_or_null(q + "/q_value", 0, 1);
     const json& sig = in.at(q + "/significant");
     if (!sig.is_boolean() && !sig.is_null()) in.fail(q + "/significant", "is not a boolean or null");
     x.significant = sig.is_boolean() && sig.get<bool>();
@@ -116,8 +105,8 @@ RobustnessCondition read_condition(const JsonInput& in, size_t i, const std::set
       in.fail(q + "/significant", "is true without a difference and a q_value");
     c.per_class.push_back(x);
   }
-  c.macro_auroc = ranged_or_null(in, p + "/macro_auroc", 0, 1);
-  c.macro_difference = ranged_or_null(in, p + "/macro_difference", -1, 1);
+  c.macro_auroc = in.number_in_or_null(p + "/macro_auroc", 0, 1);
+  c.macro_difference = in.number_in_or_null(p + "/macro_difference", -1, 1);
   std::set<std::string> listed, expected;
   for (size_t k = 0; k < in.array_size(p + "/significant_drops"); ++k) {
     const std::string q = p + "/significant_drops/" + std::to_string(k);
@@ -191,7 +180,7 @@ RobustnessResult read_robustness(const std::string& path) {
     if (in.string(q) != data::kClassNames[k])
       in.fail(q, "is '" + in.string(q) + "', expected '" + data::kClassNames[k] + "' (label-column order)");
   }
-  r.alpha = ranged(in, "/alpha", 0, 1);
+  r.alpha = in.number_in("/alpha", 0, 1);
   if (r.alpha <= 0 || r.alpha >= 1) in.fail("/alpha", "is " + general(r.alpha) + ", expected a level in (0, 1)");
   r.multiple_testing = in.string("/multiple_testing");
   std::set<std::string> split_names;
@@ -219,9 +208,9 @@ RobustnessResult read_robustness(const std::string& path) {
   } else if (r.has_family("adversarial")) {
     in.fail("/adversarial", "is missing, but /conditions holds adversarial attacks");
   }
-  r.seconds_total = ranged(in, "/seconds/total", 0, 1e9);
-  r.seconds_per_condition = ranged(in, "/seconds/per_condition", 0, 1e9);
-  r.images_per_second = ranged(in, "/images_per_second", 0, 1e12);
+  r.seconds_total = in.number_in("/seconds/total", 0, 1e9);
+  r.seconds_per_condition = in.number_in("/seconds/per_condition", 0, 1e9);
+  r.images_per_second = in.number_in("/images_per_second", 0, 1e12);
   r.note = in.string("/note");
   return r;
 }

@@ -22,17 +22,6 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kWriter = "cxrtrain study --seeds K";
 
-double ranged(const JsonInput& in, const std::string& p, double lo, double hi) {
-  const double v = in.number(p);
-  if (v < lo || v > hi) in.fail(p, "is " + general(v) + ", outside [" + general(lo) + ", " + general(hi) + "]");
-  return v;
-}
-
-std::optional<double> ranged_or_null(const JsonInput& in, const std::string& p, double lo, double hi) {
-  if (in.at(p).is_null()) return std::nullopt;
-  return ranged(in, p, lo, hi);
-}
-
 std::optional<int64_t> count_or_null(const JsonInput& in, const std::string& p) {
   if (in.at(p).is_null()) return std::nullopt;
   const int64_t k = in.integer(p);
@@ -54,27 +43,27 @@ SeedClass read_class(const JsonInput& in, const std::string& name, int k) {
   c.defined = true;
   if (static_cast<int>(in.array_size(p + "/auroc")) != k)
     in.fail(p + "/auroc", "has " + std::to_string(in.array_size(p + "/auroc")) + " values for " + std::to_string(k) + " seeds");
-  for (int s = 0; s < k; ++s) c.auroc.push_back(ranged(in, p + "/auroc/" + std::to_string(s), 0, 1));
-  c.mean = ranged(in, p + "/mean", 0, 1);
-  c.sd = ranged(in, p + "/sd", 0, 1);
-  c.min = ranged(in, p + "/min", 0, 1);
-  c.max = ranged(in, p + "/max", 0, 1);
+  for (int s = 0; s < k; ++s) c.auroc.push_back(in.number_in(p + "/auroc/" + std::to_string(s), 0, 1));
+  c.mean = in.number_in(p + "/mean", 0, 1);
+  c.sd = in.number_in(p + "/sd", 0, 1);
+  c.min = in.number_in(p + "/min", 0, 1);
+  c.max = in.number_in(p + "/max", 0, 1);
   if (c.min > c.max) in.fail(p + "/min", "is above max");
-  c.var_seed = ranged(in, p + "/var_seed", 0, 1);
-  c.var_test = ranged_or_null(in, p + "/var_test", 0, 1);
-  c.seed_share = ranged_or_null(in, p + "/seed_share", 0, 1);
+  c.var_seed = in.number_in(p + "/var_seed", 0, 1);
+  c.var_test = in.number_in_or_null(p + "/var_test", 0, 1);
+  c.seed_share = in.number_in_or_null(p + "/seed_share", 0, 1);
   for (const auto& w : in.keys(p + "/seeds_for_width")) {
     const std::string q = p + "/seeds_for_width/" + pointer_key(w);
     c.seeds_for_width.push_back({w, {count_or_null(in, q + "/seed_only"), count_or_null(in, q + "/total")}});
   }
-  c.ensemble_auroc = ranged(in, p + "/ensemble/auroc", 0, 1);
+  c.ensemble_auroc = in.number_in(p + "/ensemble/auroc", 0, 1);
   if (const auto ci = in.interval_or_null(p + "/ensemble/ci95")) {
-    ranged(in, p + "/ensemble/ci95/0", 0, 1);
-    ranged(in, p + "/ensemble/ci95/1", 0, 1);
+    in.number_in(p + "/ensemble/ci95/0", 0, 1);
+    in.number_in(p + "/ensemble/ci95/1", 0, 1);
     c.ensemble_ci = Interval{ci->first, ci->second};
   }
-  c.mean_log_ratio = ranged(in, p + "/instability/mean_log_ratio", 0, 1e3);
-  c.mean_cv = ranged(in, p + "/instability/mean_cv", 0, 1e3);
+  c.mean_log_ratio = in.number_in(p + "/instability/mean_log_ratio", 0, 1e3);
+  c.mean_cv = in.number_in(p + "/instability/mean_cv", 0, 1e3);
   return c;
 }
 
@@ -118,7 +107,7 @@ SeedSummary read_seed_summary(const std::string& path) {
   for (size_t i = 0; i < k; ++i) s.seeds.push_back(in.integer("/seeds/" + std::to_string(i)));
   if (in.array_size("/run_dirs") != k) in.fail("/run_dirs", "does not have one entry per seed");
   for (size_t i = 0; i < k; ++i) s.run_dirs.push_back(in.string("/run_dirs/" + std::to_string(i)));
-  s.probability_floor = ranged(in, "/probability_floor", 0, 0.5);
+  s.probability_floor = in.number_in("/probability_floor", 0, 0.5);
   for (const auto& m : in.keys("/method")) s.method.push_back({m, in.string("/method/" + pointer_key(m))});
   for (const auto& name : in.keys("/classes"))
     if (!data::class_index(name)) in.fail("/classes/" + pointer_key(name), "is not one of the 14 class names");
@@ -126,15 +115,15 @@ SeedSummary read_seed_summary(const std::string& path) {
   if (!in.at("/macro").is_null()) {
     s.macro_defined = true;
     if (in.array_size("/macro/auroc") != k) in.fail("/macro/auroc", "does not have one value per seed");
-    for (size_t i = 0; i < k; ++i) s.macro_auroc.push_back(ranged(in, "/macro/auroc/" + std::to_string(i), 0, 1));
-    s.macro_mean = ranged(in, "/macro/mean", 0, 1);
-    s.macro_sd = ranged(in, "/macro/sd", 0, 1);
-    s.macro_ensemble = ranged(in, "/macro/ensemble_auroc", 0, 1);
+    for (size_t i = 0; i < k; ++i) s.macro_auroc.push_back(in.number_in("/macro/auroc/" + std::to_string(i), 0, 1));
+    s.macro_mean = in.number_in("/macro/mean", 0, 1);
+    s.macro_sd = in.number_in("/macro/sd", 0, 1);
+    s.macro_ensemble = in.number_in("/macro/ensemble_auroc", 0, 1);
   }
   s.pairs_tested = in.integer("/orderings/pairs_tested");
   for (size_t i = 0; i < in.array_size("/orderings/holds_in_every_seed"); ++i) {
     const std::string p = "/orderings/holds_in_every_seed/" + std::to_string(i);
-    s.holds.push_back({known_class(in, p + "/higher"), known_class(in, p + "/lower"), ranged(in, p + "/min_margin", 0, 1)});
+    s.holds.push_back({known_class(in, p + "/higher"), known_class(in, p + "/lower"), in.number_in(p + "/min_margin", 0, 1)});
   }
   for (size_t i = 0; i < in.array_size("/orderings/flips"); ++i) {
     const std::string p = "/orderings/flips/" + std::to_string(i);

@@ -47,6 +47,16 @@ double loss_of(const std::function<torch::Tensor(const torch::Tensor&)>& f, cons
   return attack_loss(f(x), y).item<double>();
 }
 
+// ResNet-18 at 1/8 width in eval mode (BatchNorm with running statistics: each image's gradient is its own).
+ResNet tiny_resnet() {
+  ResNetOptions ro;
+  ro.depth = 18;
+  ro.width = 0.125;
+  ResNet model(ro);
+  model->eval();
+  return model;
+}
+
 }  // namespace
 
 TEST(Adversarial, FgsmOnALinearModelIsTheClosedForm) {
@@ -73,11 +83,7 @@ TEST(Adversarial, FgsmOnALinearModelIsTheClosedForm) {
 TEST(Adversarial, StaysInTheBallAndTheRange) {
   const int b = 3, side = 32;
   torch::manual_seed(11);
-  ResNetOptions ro;
-  ro.depth = 18;
-  ro.width = 0.125;
-  ResNet model(ro);
-  model->eval();
+  ResNet model = tiny_resnet();
   auto f = [&](const torch::Tensor& x) { return model->forward(x); };
   const torch::Tensor x = images(b, side, 12), y = labels(b, 13);
   for (AttackKind kind : {AttackKind::kFgsm, AttackKind::kPgd})
@@ -95,11 +101,7 @@ TEST(Adversarial, StaysInTheBallAndTheRange) {
 TEST(Adversarial, LossGrowsWithEpsilonAndPgdIsAtLeastFgsm) {
   const int b = 8, side = 32;
   torch::manual_seed(21);
-  ResNetOptions ro;
-  ro.depth = 18;
-  ro.width = 0.125;
-  ResNet model(ro);
-  model->eval();
+  ResNet model = tiny_resnet();
   auto f = [&](const torch::Tensor& x) { return model->forward(x); };
   const torch::Tensor x = images(b, side, 22), y = labels(b, 23);
   std::vector<torch::Tensor> before;
