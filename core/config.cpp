@@ -72,11 +72,13 @@ void for_each_field(Config& c, F&& f) {
   f("study.synth.seed", c.study.synth.seed);
   f("study.synth.label_noise", c.study.synth.label_noise);
   f("study.synth.shortcut", c.study.synth.shortcut);
+  f("study.synth.findings", c.study.synth.findings);
   f("study.gradcam_per_class", c.study.gradcam_per_class);
   f("study.gradcam_counterfactual_images", c.study.gradcam_counterfactual_images);
   f("study.gradcam_lesion_images", c.study.gradcam_lesion_images);
   f("study.gradcam_deletion_images", c.study.gradcam_deletion_images);
   f("study.robustness_attack_images", c.study.robustness_attack_images);
+  f("study.robustness_extra", c.study.robustness_extra);
   f("log.interval", c.log.interval);
   f("log.all_ranks", c.log.all_ranks);
 }
@@ -241,6 +243,8 @@ void validate(const Config& c) {
   if (c.study.synth.n < 10) fail("study.synth.n", "must be >= 10 images");
   if (c.study.synth.size < 16 || c.study.synth.size > 4096) fail("study.synth.size", "must be 16 to 4096 pixels");
   if (!(c.study.synth.label_noise >= 0 && c.study.synth.label_noise <= 5)) fail("study.synth.label_noise", "must be 0 to 5");
+  if (c.study.synth.findings != "nih" && c.study.synth.findings != "independent")
+    fail("study.synth.findings", "must be nih or independent");
   if (c.study.gradcam_per_class < 1) fail("study.gradcam_per_class", "must be >= 1");
   if (c.study.gradcam_counterfactual_images < 0) fail("study.gradcam_counterfactual_images", "must be >= 0 (0 = the whole split)");
   if (c.study.gradcam_lesion_images < 0) fail("study.gradcam_lesion_images", "must be >= 0");

@@ -92,6 +92,7 @@ struct StudySynthConfig {
   int64_t seed = 0;                  // the phantom's seed (not the training seed)
   double label_noise = 1.0;          // text-mining label noise, x each class's documented rate (synth --label-noise)
   std::string shortcut;              // planted markers CLASS:P[:PLACE], comma-separated ("" = none)
+  std::string findings = "nih";      // nih | independent (synth --findings)
 };
 
 struct StudyConfig {
@@ -103,6 +104,9 @@ struct StudyConfig {
   int64_t gradcam_lesion_images = 24;           // films per class of the lesion-removal test
   int gradcam_deletion_images = 4;   // true positives per class for the deletion curves
   int64_t robustness_attack_images = 400;  // images of the FGSM/PGD probes, spread over the split; 0 = all
+  // Extra explicit-parameter shifts of the robustness stage, KIND=PARAMETER, comma-separated ("" = none). The
+  // default adds contrast +5 % to severity 1's -5 %: the small-shift control that should change no class.
+  std::string robustness_extra = "contrast=1.05";
 };
 
 struct LogConfig {

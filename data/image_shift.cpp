@@ -350,6 +350,34 @@ double effective_shift_parameter(const ShiftSpec& spec) {
   return p;
 }
 
+ShiftSpec parse_shift_assignment(const std::string& text, const std::string& origin) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos)
+    throw UserError(origin + ": '" + text + "' must be KIND=PARAMETER", "e.g. contrast=1.05; shifts are: " + join(shift_names(), ", "));
+  ShiftSpec spec;
+  try {
+    spec.kind = parse_shift_name(text.substr(0, eq));
+  } catch (const UserError& e) {
+    throw UserError(origin + ": " + e.what());
+  }
+  spec.severity = 1;
+  const std::string value(trim(text.substr(eq + 1)));
+  size_t used = 0;
+  try {
+    spec.parameter = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size())
+    throw UserError(origin + ": '" + text + "': '" + value + "' is not a number", "e.g. contrast=1.05");
+  try {
+    effective_shift_parameter(spec);
+  } catch (const UserError& e) {
+    throw UserError(origin + ": '" + text + "': " + e.what());
+  }
+  return spec;
+}
+
 void apply_shift(const ShiftSpec& spec, const uint8_t* in, uint8_t* out, int size) {
   if (!in || !out) throw std::invalid_argument("apply_shift: null image pointer");
   if (size < kMinShiftImageSize || size > kMaxShiftImageSize) {

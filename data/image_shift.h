@@ -84,6 +84,9 @@ double shift_parameter(ShiftKind kind, int severity);
 // The parameter apply_shift uses: spec.parameter if set, else the severity's. Validates both: UserError
 // for a severity outside 0..3 or a parameter outside its kind's range (see docs/shifts.md).
 double effective_shift_parameter(const ShiftSpec& spec);
+// "KIND=PARAMETER" (e.g. "contrast=1.05"): a shift at an explicit parameter, severity 1, parameter validated
+// by effective_shift_parameter. Throws UserError naming `origin` (the option or config key it came from).
+ShiftSpec parse_shift_assignment(const std::string& text, const std::string& origin);
 
 // Applies the shift: `in` and `out` hold size*size bytes, row-major; they may be the same buffer (in
 // place) but must not otherwise overlap. Parameter equal to the kind's identity value (every kind at

@@ -161,16 +161,8 @@ json probe_shift(const Config& cfg, comm::Communicator& world, int local_rank, c
                                " (" + info.unit + ")");
         }
   for (const auto& e : o.extra) {
+    const data::ShiftSpec spec = data::parse_shift_assignment(e, o.extra_origin);
     const auto eq = e.find('=');
-    if (eq == std::string::npos) throw UserError("--extra '" + e + "' must be KIND=PARAMETER", "e.g. --extra contrast=1.05");
-    data::ShiftSpec spec;
-    spec.kind = data::parse_shift_name(e.substr(0, eq));
-    spec.severity = 1;
-    try {
-      spec.parameter = std::stod(e.substr(eq + 1));
-    } catch (const std::exception&) {
-      throw UserError("--extra '" + e + "': '" + e.substr(eq + 1) + "' is not a number", "e.g. --extra contrast=1.05");
-    }
     plan_shift(spec, e.substr(0, eq) + " at " + e.substr(eq + 1) + " (" + data::shift_info(spec.kind).unit + ")");
     plan.back().meta.severity = 0;  // an explicit parameter, not a tabulated severity
   }

@@ -35,6 +35,7 @@ struct ProbeShiftOptions {
   int64_t attack_images = 0;           // attacks on this many images spread over the split; 0 = all
   // Extra explicit-parameter conditions, "kind=parameter" (e.g. "contrast=1.05"): the small-shift checks.
   std::vector<std::string> extra;
+  std::string extra_origin = "--extra";  // named in the error for a bad entry of `extra`
 };
 
 // Collective over `world`. Rank 0 writes out_dir/robustness.json and returns its content (and sets *out_dir);

@@ -21,6 +21,7 @@
 #include "data/classes.h"
 #include "data/manifest.h"
 #include "data/pack_reader.h"
+#include "data/image_shift.h"
 #include "data/synth.h"
 #include "eval/evaluate.h"
 #include "eval/gradcam_run.h"
@@ -140,6 +141,7 @@ void stage_synth(const Config& cfg, comm::Communicator& world, const StageSet& s
     s.size = cfg.study.synth.size;
     s.seed = static_cast<uint64_t>(cfg.study.synth.seed);
     s.label_noise = cfg.study.synth.label_noise;
+    s.findings = cfg.study.synth.findings;
     for (const auto& spec : split(cfg.study.synth.shortcut, ','))
       if (!trim(spec).empty()) s.shortcuts.emplace_back(trim(spec));
     s.jobs = 0;
@@ -152,6 +154,14 @@ void stage_synth(const Config& cfg, comm::Communicator& world, const StageSet& s
   lines.push_back("synth: " + std::to_string(cfg.study.synth.n) + " phantom images of " +
                   std::to_string(cfg.study.synth.size) + " px into " + cfg.data.pack + " (" +
                   (summary.empty() ? fixed(seconds_since(t0), 1) + " s" : summary) + ")");
+}
+
+// study.robustness_extra as a list: comma-separated KIND=PARAMETER entries, blanks dropped.
+std::vector<std::string> robustness_extra(const Config& cfg) {
+  std::vector<std::string> out;
+  for (const auto& e : split(cfg.study.robustness_extra, ','))
+    if (!trim(e).empty()) out.push_back(std::string(trim(e)));
+  return out;
 }
 
 // One model: train, evaluate and (when asked) gradcam and report, in cfg.run_dir, over `comm`.
@@ -256,6 +266,8 @@ bool run_seed(const Config& cfg, comm::Communicator& comm, const StageSet& stage
     eval::ProbeShiftOptions p;
     p.run_dir = cfg.run_dir;
     p.attack_images = cfg.study.robustness_attack_images;
+    p.extra = robustness_extra(cfg);
+    p.extra_origin = "study.robustness_extra";
     std::string out;
     const json r = eval::probe_shift(cfg, comm, o.local_rank, p, &out);
     if (comm.rank() == 0) {
@@ -368,6 +380,8 @@ std::string seed_run_dir(const Config& config, int seed_index) {
 StudyResult run_study(const Config& cfg, comm::Communicator& world, const StudyOptions& o) {
   StageSet stages;
   stages.enabled = parse_stages(cfg.study.stages, "study.stages");
+  // Checked before any training, so a typo does not surface only at the robustness stage.
+  for (const auto& e : robustness_extra(cfg)) data::parse_shift_assignment(e, "study.robustness_extra");
   for (const auto& r : o.redo) {
     const auto one = parse_stages(r, "--redo");
     stages.redo.insert(stages.redo.end(), one.begin(), one.end());

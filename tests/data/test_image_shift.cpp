@@ -110,6 +110,31 @@ TEST(ShiftNames, RoundTripAndNearestNameInErrors) {
   EXPECT_NE(shift_table_text().find("poisson-noise"), std::string::npos);
 }
 
+TEST(ShiftAssignment, ParsesKindEqualsParameterAndNamesItsOriginInErrors) {
+  const ShiftSpec s = parse_shift_assignment(" contrast = 1.05 ", "study.robustness_extra");
+  EXPECT_EQ(s.kind, ShiftKind::kContrast);
+  EXPECT_EQ(s.severity, 1);
+  EXPECT_DOUBLE_EQ(s.parameter, 1.05);
+  EXPECT_EQ(effective_shift_parameter(s), 1.05);  // the explicit parameter, not severity 1's 0.95
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"contrast", "must be KIND=PARAMETER"},
+      {"contrst=1.05", "unknown shift 'contrst'; did you mean 'contrast'"},
+      {"contrast=", "'' is not a number"},
+      {"contrast=1.05x", "'1.05x' is not a number"},
+      {"contrast=abc", "'abc' is not a number"},
+      {"contrast=99", "is outside ["}};
+  for (const auto& [text, message] : bad) {
+    try {
+      parse_shift_assignment(text, "--extra");
+      ADD_FAILURE() << text << " parsed";
+    } catch (const cxr::UserError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind("--extra: ", 0), 0u) << what;
+      EXPECT_NE(what.find(message), std::string::npos) << text << ": " << what;
+    }
+  }
+}
+
 TEST(ShiftTable, ParametersAreTheDocumentedOnes) {
   // docs/shifts.md, column by column: {identity, severity 1, 2, 3}.
   const std::map<ShiftKind, std::array<double, 4>> documented = {

@@ -60,6 +60,9 @@ def case_a():
     rob = json.load(open(os.path.join(RUN, "robustness", "robustness.json")))
     check(rob["schema"] == "cxrtrain.robustness/1" and rob["adversarial"]["images"] == 16,
           "robustness.json: schema or study.robustness_attack_images not applied")
+    control = [c for c in rob["conditions"] if c["name"] == "contrast" and c["severity"] == 0]
+    check([c["parameter"] for c in control] == [1.05],
+          f"study.robustness_extra's default contrast=1.05 not scored: {[(c['name'], c['parameter']) for c in control]}")
     check(rec["stages"]["train"]["steps"] > 0, "study.json: train.steps")
 
 
@@ -85,6 +88,12 @@ def case_c():
     check("train.lr" in r.output and "--redo train" in r.output, f"changed setting not named:\n{r.tail()}")
     r = study(0, RUN, "--set", "study.stages=synth,train,evalute", expect_rc=2)
     check("'evalute' is not a stage; did you mean 'evaluate'" in r.output, f"stage typo:\n{r.tail()}")
+    fresh = os.path.join(h.tmp, "extra_typo")
+    r = study(0, fresh, "--set", "study.robustness_extra=contrast=1.05,contrst=0.95", expect_rc=2)
+    check("study.robustness_extra: unknown shift 'contrst'; did you mean 'contrast'" in r.output and
+          not os.path.exists(os.path.join(fresh, "checkpoints")), f"robustness_extra typo not refused before training:\n{r.tail()}")
+    r = study(0, fresh, "--set", "study.robustness_extra=contrast=1.05x", expect_rc=2)
+    check("study.robustness_extra: 'contrast=1.05x': '1.05x' is not a number" in r.output, f"bad number:\n{r.tail()}")
     r = study(0, RUN, "--redo", "gradcm", expect_rc=2)
     check("did you mean 'gradcam'" in r.output, f"--redo typo:\n{r.tail()}")
     bad = os.path.join(h.tmp, "bad")
