@@ -38,6 +38,7 @@ PhantomReplay::PhantomReplay(const std::string& pack_dir) : pack_dir_(pack_dir) 
     options_.val_fraction = o.at("val_fraction").get<double>();
     options_.test_fraction = o.at("test_fraction").get<double>();
     options_.label_noise = o.value("label_noise", 0.0);
+    options_.findings = o.value("findings", std::string("nih"));
     for (const auto& s : j.at("shortcuts")) options_.shortcuts.push_back(s.at("spec").get<std::string>());
   } catch (const json::exception& e) {
     cannot_replay(path, std::string("its synth options are missing or malformed (") + e.what() + ")");

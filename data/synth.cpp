@@ -299,6 +299,9 @@ ShortcutSpec parse_shortcut_spec(const std::string& text) {
 }
 
 SynthPlan plan_synth(const SynthOptions& o) {
+  if (o.findings != "nih" && o.findings != "independent")
+    throw UserError("--findings '" + o.findings + "' is not nih or independent",
+                    "nih: NIH's co-occurring findings (default); independent: the same prevalences, no co-occurrence");
   if (!(o.label_noise >= 0 && o.label_noise <= 5))
     throw UserError("--label-noise " + std::to_string(o.label_noise) + " is outside 0-5",
                     "1 applies the documented per-class rates; 0 switches the noise off");
@@ -374,6 +377,21 @@ SynthPlan plan_synth(const SynthOptions& o) {
       r.phantom.anatomy = p.anatomy;
       r.render_seed = mix_seed(o.seed, (static_cast<uint64_t>(p.id) << 16) | static_cast<uint64_t>(f));
       records.push_back(std::move(r));
+    }
+  }
+  if (o.findings == "independent") {
+    // The view and each class's labels permuted on their own over all films (streams of their own, so the
+    // default draws are untouched): every count stays, every link between columns goes, including the one
+    // through the patient groups (patients with many films are both sicker and more often AP).
+    std::vector<int8_t> views(records.size());
+    for (size_t i = 0; i < records.size(); ++i) views[i] = records[i].meta.view;
+    deterministic_shuffle(views, mix_seed(o.seed, 0x1d0));
+    for (size_t i = 0; i < records.size(); ++i) records[i].meta.view = records[i].phantom.view = views[i];
+    for (int c = 0; c < kNumClasses; ++c) {
+      std::vector<uint8_t> column(records.size());
+      for (size_t i = 0; i < records.size(); ++i) column[i] = records[i].meta.labels[c];
+      deterministic_shuffle(column, mix_seed(o.seed, 0x1d1 + static_cast<uint64_t>(c)));
+      for (size_t i = 0; i < records.size(); ++i) records[i].meta.labels[c] = records[i].phantom.labels[c] = column[i];
     }
   }
   std::stable_sort(records.begin(), records.end(), [](const SynthRecord& a, const SynthRecord& b) {
@@ -583,7 +601,8 @@ SynthResult run_synth(const SynthOptions& o_in) {
                        {"split_unit", "patient"},
                        {"shard_size", o.shard_size},
                        {"compression", o.compression},
-                       {"label_noise", o.label_noise}};
+                       {"label_noise", o.label_noise},
+                       {"findings", o.findings}};
     if (o.label_noise > 0) {
       json rates = json::object();
       for (int c = 0; c < kNumClasses; ++c)
@@ -614,7 +633,11 @@ SynthResult run_synth(const SynthOptions& o_in) {
     prov["label_sampling"] =
         "images-per-patient quota from NIH; sex and age at the first image per patient group; (view, 14 labels) by "
         "systematic sampling of NIH's joint counts per patient group (1, 2-3, 4-10, 11-30, 31+ images), runs of "
-        "repeated findings within patients at NIH's repeat probability";
+        "repeated findings within patients at NIH's repeat probability" +
+        std::string(o.findings == "independent"
+                        ? "; findings=independent: then the view and each class's labels permuted separately over all "
+                          "films (every count kept; co-occurrence, the view-disease link and repeated findings removed)"
+                        : "");
     atomic_write_file(staging / "manifest.json", manifest_json(manifest, prov.dump()));
     commit_dir(staging, o.out, o.overwrite);
   } catch (...) {

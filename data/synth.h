@@ -44,6 +44,12 @@ struct SynthOptions {
   // the truth is written as expert_labels (Pneumothorax, Airspace opacity = Consolidation | Infiltration |
   // Pneumonia, Nodule or mass = Nodule | Mass; Fracture not reviewed). 0 = no noise, no expert labels.
   double label_noise = 0;
+  // How each film's (view, 14 labels) is drawn. "nih": NIH's joint counts per patient group, so findings
+  // co-occur and AP films are sicker, as in NIH (natural shortcuts a model can learn). "independent": the same
+  // films, then the view and each class's labels permuted separately over all films: every count is unchanged,
+  // co-occurrence and the view-disease link are gone (and so are a patient's repeated findings). A control in
+  // which a planted marker is the only shortcut the data offer.
+  std::string findings = "nih";
   bool overwrite = false, progress = true;
   std::string command_line;             // recorded in manifest.json
   PhantomParams params = default_phantom_params();

@@ -32,6 +32,11 @@ void register_synth(CLI::App& app, Context& ctx) {
   cmd->add_option("--size", opts->size, "Image side in pixels (also the gallery tile size)")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Seed: same seed and options give the same bytes")->capture_default_str();
   cmd->add_option("--shortcut", opts->shortcuts, "Planted marker CLASS:P[:PLACE] (repeatable, at most 8)");
+  cmd->add_option("--findings", opts->findings,
+                  "nih: NIH's co-occurring findings, AP films sicker (natural shortcuts); independent: the same "
+                  "prevalences with view and each class drawn apart (a planted marker is then the only shortcut)")
+      ->check(CLI::IsMember({"nih", "independent"}))
+      ->capture_default_str();
   cmd->add_option("--label-noise", opts->label_noise,
                   "Flip labels as text mining errs, R x each class's documented miss / false-positive rate (0-5); "
                   "the truth goes to expert_labels")

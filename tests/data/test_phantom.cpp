@@ -372,6 +372,90 @@ TEST(Synth, LabelNoiseFlipsAtTheDocumentedRatesAndKeepsTheTruthAsExpertLabels) {
   EXPECT_THROW(plan_synth(noisy), cxr::UserError);
 }
 
+// Cochran-Mantel-Haenszel z of the association between two 0/1 columns, stratified by `stratum` (one
+// stratum: the plain hypergeometric z). About N(0, 1) for columns permuted apart; far out for linked ones.
+double cmh_z(const std::vector<int>& stratum, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  std::map<int, std::array<double, 4>> t;  // n, a, b, both
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto& s = t[stratum[i]];
+    s[0] += 1, s[1] += a[i], s[2] += b[i], s[3] += a[i] && b[i];
+  }
+  double observed = 0, expected = 0, variance = 0;
+  for (const auto& [g, s] : t) {
+    const double n = s[0], na = s[1], nb = s[2];
+    if (n < 2) continue;
+    observed += s[3];
+    expected += na * nb / n;
+    variance += na * nb * (n - na) * (n - nb) / (n * n * (n - 1));
+  }
+  return variance > 0 ? (observed - expected) / std::sqrt(variance) : 0.0;
+}
+
+// --findings independent: every film, patient and split as with nih; each class's and the view's counts
+// unchanged exactly; the links between them (co-occurrence, AP films sicker) gone, overall and within the
+// patient groups through which NIH's AP films are sicker.
+TEST(Synth, IndependentFindingsKeepEveryCountAndRemoveCoOccurrenceAndTheViewLink) {
+  SynthOptions nih;
+  nih.n = 40000;
+  nih.seed = 5;
+  SynthOptions ind = nih;
+  ind.findings = "independent";
+  const SynthPlan a = plan_synth(nih), b = plan_synth(ind);
+  ASSERT_EQ(a.records.size(), b.records.size());
+  std::map<int32_t, int> images_of;
+  for (const auto& r : a.records) ++images_of[r.meta.patient_id];
+  const size_t n = a.records.size();
+  const std::vector<int> one(n, 0);
+  std::vector<int> group(n);
+  std::array<std::vector<uint8_t>, kNumClasses> la, lb;
+  std::vector<uint8_t> ap_a(n), ap_b(n), any_a(n), any_b(n);
+  std::array<int64_t, kNumClasses> pos_a{}, pos_b{};
+  for (size_t i = 0; i < n; ++i) {
+    const SampleMeta &x = a.records[i].meta, &y = b.records[i].meta;
+    ASSERT_EQ(x.image_index, y.image_index);
+    ASSERT_EQ(x.patient_id, y.patient_id);
+    ASSERT_EQ(x.sex, y.sex);
+    ASSERT_EQ(x.age, y.age);
+    ASSERT_EQ(a.records[i].split, b.records[i].split);
+    ASSERT_EQ(b.records[i].phantom.view, y.view) << "the rendered view differs from the recorded one";
+    ASSERT_EQ(b.records[i].phantom.labels, y.labels) << "the rendered findings differ from the labels";
+    group[i] = nih_patient_group(images_of[x.patient_id]);
+    ap_a[i] = x.view == kViewAP, ap_b[i] = y.view == kViewAP;
+    for (int c = 0; c < kNumClasses; ++c) {
+      la[c].push_back(x.labels[c]), lb[c].push_back(y.labels[c]);
+      pos_a[c] += x.labels[c], pos_b[c] += y.labels[c];
+      any_a[i] |= x.labels[c], any_b[i] |= y.labels[c];
+    }
+  }
+  EXPECT_EQ(pos_a, pos_b) << "a prevalence changed";
+  EXPECT_EQ(std::count(ap_a.begin(), ap_a.end(), 1), std::count(ap_b.begin(), ap_b.end(), 1)) << "the AP count changed";
+  double worst = 0;
+  std::string worst_pair;
+  for (int c = 0; c < kNumClasses; ++c)
+    for (int d = c + 1; d < kNumClasses; ++d)
+      for (const std::vector<int>* strata : {&one, static_cast<const std::vector<int>*>(&group)}) {
+        const double z = cmh_z(*strata, lb[c], lb[d]);
+        if (std::fabs(z) > std::fabs(worst)) worst = z, worst_pair = std::string(kClassNames[c]) + " x " + kClassNames[d];
+      }
+  // 2 x 91 tests: |z| > 4.5 has probability below 2e-3 under independence.
+  EXPECT_LT(std::fabs(worst), 4.5) << worst_pair;
+  const int inf = *class_index("Infiltration"), eff = *class_index("Effusion"), ate = *class_index("Atelectasis");
+  const double z_nih_ie = cmh_z(group, la[inf], la[eff]), z_nih_ae = cmh_z(group, la[ate], la[eff]);
+  EXPECT_GT(z_nih_ie, 8) << "NIH's Infiltration-Effusion co-occurrence is missing from the nih plan";
+  EXPECT_GT(z_nih_ae, 8);
+  const double z_view_nih = cmh_z(one, ap_a, any_a), z_view_ind = cmh_z(one, ap_b, any_b);
+  EXPECT_GT(z_view_nih, 8) << "AP films are not sicker in the nih plan";
+  EXPECT_LT(std::fabs(z_view_ind), 4.5);
+  EXPECT_LT(std::fabs(cmh_z(group, ap_b, any_b)), 4.5);
+  std::printf("z: Infiltration x Effusion %.1f (nih) vs %.2f (independent); AP x any finding %.1f vs %.2f; "
+              "largest |z| of 91 pairs x 2 under independent %.2f (%s)\n",
+              z_nih_ie, cmh_z(group, lb[inf], lb[eff]), z_view_nih, z_view_ind, worst, worst_pair.c_str());
+  const SynthPlan again = plan_synth(ind);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(again.records[i].meta.labels, b.records[i].meta.labels) << "not deterministic";
+  ind.findings = "indep";
+  EXPECT_THROW(plan_synth(ind), cxr::UserError);
+}
+
 TEST(Synth, ShortcutSpecErrorsNameTheBadPart) {
   auto message = [](const std::string& spec) {
     try {
