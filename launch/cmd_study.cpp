@@ -28,13 +28,15 @@ struct StudyArgs {
 void register_study(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<StudyArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "study", "A whole study in one job: synth (if the pack is missing) -> train -> evaluate -> gradcam -> report; "
+      "study", "A whole study in one job: synth (if the pack is missing) -> train -> evaluate -> gradcam -> robustness -> report; "
                "--seeds K trains K seeds at once");
   cmd->footer(
       "Examples:\n"
       "  mpirun -np 2 cxrtrain study --config configs/phantom_study.yaml     # prints the report's path\n"
       "  mpirun -np 8 cxrtrain study --config configs/nih_resnet50_reference.yaml\n"
       "  mpirun -np 4 cxrtrain study --config configs/phantom_study.yaml --seeds 8   # 4 groups of 1 rank, 2 seeds each\n"
+      "  mpirun -np 2 cxrtrain study --config configs/phantom_shortcut_control.yaml  # findings drawn independently:\n"
+      "                                                                   # the planted marker is the only shortcut\n"
       "Resumable: each finished stage is recorded in RUN/study.json and not redone when the study is started again\n"
       "(training resumes from checkpoints/last.pt); --redo STAGE runs a stage and every later one again.\n"
       "--seeds K: the ranks are split into groups (MPI_Comm_split; --groups G, default min(K, ranks)); group g trains\n"
@@ -47,7 +49,7 @@ void register_study(CLI::App& app, Context& ctx) {
   cmd->add_option("--set", a->overrides, "Override a key: --set study.synth.n=2000 (repeatable)");
   cmd->add_option("--seeds", a->seeds, "Models to train with seeds seed, seed+1, ... (default study.seeds)");
   cmd->add_option("--groups", a->groups, "Seed groups the ranks split into (0 = min(seeds, ranks))")->capture_default_str();
-  cmd->add_option("--redo", a->redo, "Run this stage and every later one again: train | evaluate | gradcam | report");
+  cmd->add_option("--redo", a->redo, "Run this stage and every later one again: train | evaluate | gradcam | robustness | report");
   cmd->add_flag("--no-progress", a->no_progress, "No progress bars");
   cmd->add_flag("--print-config", a->print_config, "Print the resolved configuration and exit");
   cmd->callback([a, &ctx] {
