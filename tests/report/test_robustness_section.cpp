@@ -316,6 +316,16 @@ TEST_F(RobustnessSectionTest, SignificantDropsTableListsExactlyTheSignificantNeg
   EXPECT_HAS(r.html, "Under 6 simulated conditions (3 shift, 1 scanner and 2 shortcut), 4 of 78 paired class comparisons "
                      "show a significant AUROC drop and 1 a significant rise (q &lt; 0.05, Benjamini-Hochberg over all "
                      "130 tests of the file); the largest drop: removed:marker, Pneumothorax (-0.200, q &lt; 0.001).");
+  // The small-shift control: contrast 0.95 (severity 1) changes nothing here; contrast 1.05 added with a significant
+  // Cardiomegaly drop is named; contrast 0.85 (severity 2) is not part of it.
+  EXPECT_HAS(r.html, "The small-shift control, contrast 0.95 (within 5 % of the identity), changes no class significantly.");
+  ojson with_control = make_robustness();
+  with_control["conditions"].push_back(condition("shift", "contrast", 0, 1.05, "factor on deviations from the mean", 0.0,
+                                                 {{"Cardiomegaly", {-0.018, 0.002, true}}}));
+  write_robustness(with_control);
+  EXPECT_HAS(render().html, "The small-shift control, contrast 0.95 and 1.05 (within 5 % of the identity), changes "
+                            "Cardiomegaly -0.018 (q 0.002) at 1.05: this model responds to a contrast change a robust "
+                            "model would tolerate");
   // No drops: the table says none.
   ojson j = make_robustness();
   for (auto& c : j["conditions"])
