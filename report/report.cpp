@@ -153,9 +153,12 @@ PackInfo read_pack(const std::string& pack) {
                                                                                             : s.dump());
       }
     if (raw.has("/label_map/name")) p.label_map = raw.string("/label_map/name");
-    if (p.context.phantom && raw.has("/options/n"))
+    if (p.context.phantom && raw.has("/options/n")) {
       p.generator = "cxrtrain synth, " + thousands(raw.integer("/options/n")) + " films, seed " +
                     std::to_string(raw.integer("/options/seed"));
+      if (raw.has("/options/findings") && raw.string("/options/findings") == "independent")
+        p.generator += "; findings drawn independently: no co-occurrence, AP films no sicker";
+    }
     p.read = true;
   } catch (const UserError& e) {
     const std::string what = e.what();

@@ -100,6 +100,11 @@ def case_study():
     manifest = json.load(open(os.path.join(PACK, "manifest.json")))
     check(manifest["options"]["findings"] == "independent", "the pack was not made with findings=independent")
     print("\n".join(line for line in r.output.splitlines() if line.startswith("seed 0:")))
+    r = h.run([h.exe, "report", "--run", RUN], timeout=300, log_name="report")
+    check(r.rc == 0, f"report exited {r.rc}:\n{r.tail()}")
+    md = open(os.path.join(RUN, "report", "report.md")).read()
+    check("findings drawn independently: no co-occurrence, AP films no sicker" in md,
+          "the report's method card does not say the findings were drawn independently")
 
 
 def case_gradcam():
