@@ -50,6 +50,10 @@ void print_table(const nlohmann::ordered_json& m, const std::string& where) {
                                                    : "n/a",
                 c["ece"].get<double>());
   }
+  // Why a class has no AUROC (no positives, a label the pack's source lacks, ...): its "reason", once per class.
+  for (const auto& [name, c] : m["classes"].items())
+    if (!c["auroc"].is_number() && c.contains("reason") && c["reason"].is_string())
+      std::printf("  %s: n/a, %s\n", name.c_str(), c["reason"].get<std::string>().c_str());
   const auto& macro = m["macro"];
   if (macro["auroc"].is_number())
     std::printf("%-20s %6s %6s %7.3f %-16s %-16s   (over %d of %d classes)\n", "macro", "", "",

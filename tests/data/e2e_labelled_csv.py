@@ -180,6 +180,8 @@ def train_and_evaluate():
     check(r.rc == 0, f"evaluate exited {r.rc}:\n{r.tail()}")
     check("split 'val' (eval.threshold_split)" in r.output and "has no images" in r.output,
           f"no warning about the empty threshold split:\n{r.tail()}")
+    for name in NOT_EVALUABLE:  # the console says why the AUROC column reads n/a
+        check(f"  {name}: n/a, auroc: not evaluable" in r.output, f"no console line saying why {name} is n/a:\n{r.tail()}")
 
 
 def metrics():
