@@ -21,6 +21,13 @@ std::vector<std::string> split(std::string_view s, char sep) {
   return out;
 }
 
+std::vector<std::string> split_list(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  for (const auto& part : split(s, sep))
+    if (!trim(part).empty()) out.emplace_back(trim(part));
+  return out;
+}
+
 std::string_view trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;

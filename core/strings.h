@@ -8,6 +8,8 @@
 namespace cxr {
 
 std::vector<std::string> split(std::string_view s, char sep);
+// The items of a list such as "a, b,,c": split at `sep`, each trimmed, blank items dropped.
+std::vector<std::string> split_list(std::string_view s, char sep = ',');
 std::string_view trim(std::string_view s);
 std::string to_lower(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);

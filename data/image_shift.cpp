@@ -362,14 +362,11 @@ ShiftSpec parse_shift_assignment(const std::string& text, const std::string& ori
   }
   spec.severity = 1;
   const std::string value(trim(text.substr(eq + 1)));
-  size_t used = 0;
   try {
-    spec.parameter = std::stod(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (value.empty() || used != value.size())
+    spec.parameter = parse_double(value);
+  } catch (const std::invalid_argument&) {
     throw UserError(origin + ": '" + text + "': '" + value + "' is not a number", "e.g. contrast=1.05");
+  }
   try {
     effective_shift_parameter(spec);
   } catch (const UserError& e) {

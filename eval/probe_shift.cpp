@@ -162,8 +162,8 @@ json probe_shift(const Config& cfg, comm::Communicator& world, int local_rank, c
         }
   for (const auto& e : o.extra) {
     const data::ShiftSpec spec = data::parse_shift_assignment(e, o.extra_origin);
-    const auto eq = e.find('=');
-    plan_shift(spec, e.substr(0, eq) + " at " + e.substr(eq + 1) + " (" + data::shift_info(spec.kind).unit + ")");
+    const data::ShiftInfo& info = data::shift_info(spec.kind);
+    plan_shift(spec, std::string(info.name) + " at " + fmt_param(spec.parameter) + " (" + info.unit + ")");
     plan.back().meta.severity = 0;  // an explicit parameter, not a tabulated severity
   }
 

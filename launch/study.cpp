@@ -19,9 +19,9 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "data/classes.h"
+#include "data/image_shift.h"
 #include "data/manifest.h"
 #include "data/pack_reader.h"
-#include "data/image_shift.h"
 #include "data/synth.h"
 #include "eval/evaluate.h"
 #include "eval/gradcam_run.h"
@@ -142,8 +142,7 @@ void stage_synth(const Config& cfg, comm::Communicator& world, const StageSet& s
     s.seed = static_cast<uint64_t>(cfg.study.synth.seed);
     s.label_noise = cfg.study.synth.label_noise;
     s.findings = cfg.study.synth.findings;
-    for (const auto& spec : split(cfg.study.synth.shortcut, ','))
-      if (!trim(spec).empty()) s.shortcuts.emplace_back(trim(spec));
+    s.shortcuts = split_list(cfg.study.synth.shortcut);
     s.jobs = 0;
     s.progress = o.progress;
     s.command_line = o.command_line;
@@ -154,14 +153,6 @@ void stage_synth(const Config& cfg, comm::Communicator& world, const StageSet& s
   lines.push_back("synth: " + std::to_string(cfg.study.synth.n) + " phantom images of " +
                   std::to_string(cfg.study.synth.size) + " px into " + cfg.data.pack + " (" +
                   (summary.empty() ? fixed(seconds_since(t0), 1) + " s" : summary) + ")");
-}
-
-// study.robustness_extra as a list: comma-separated KIND=PARAMETER entries, blanks dropped.
-std::vector<std::string> robustness_extra(const Config& cfg) {
-  std::vector<std::string> out;
-  for (const auto& e : split(cfg.study.robustness_extra, ','))
-    if (!trim(e).empty()) out.push_back(std::string(trim(e)));
-  return out;
 }
 
 // One model: train, evaluate and (when asked) gradcam and report, in cfg.run_dir, over `comm`.
@@ -266,7 +257,7 @@ bool run_seed(const Config& cfg, comm::Communicator& comm, const StageSet& stage
     eval::ProbeShiftOptions p;
     p.run_dir = cfg.run_dir;
     p.attack_images = cfg.study.robustness_attack_images;
-    p.extra = robustness_extra(cfg);
+    p.extra = split_list(cfg.study.robustness_extra);
     p.extra_origin = "study.robustness_extra";
     std::string out;
     const json r = eval::probe_shift(cfg, comm, o.local_rank, p, &out);
@@ -346,9 +337,7 @@ json seeds_summary(const Config& cfg, int seeds) {
 std::vector<std::string> parse_stages(const std::string& list, const std::string& origin) {
   const auto& names = study_stage_names();
   std::vector<std::string> out;
-  for (const auto& part : split(list, ',')) {
-    const std::string s(trim(part));
-    if (s.empty()) continue;
+  for (const auto& s : split_list(list)) {
     if (std::find(names.begin(), names.end(), s) == names.end())
       throw UserError(origin + ": '" + s + "' is not a stage; did you mean '" + nearest(s, names) + "'?",
                       "stages: " + join(names, ", "));
@@ -381,7 +370,7 @@ StudyResult run_study(const Config& cfg, comm::Communicator& world, const StudyO
   StageSet stages;
   stages.enabled = parse_stages(cfg.study.stages, "study.stages");
   // Checked before any training, so a typo does not surface only at the robustness stage.
-  for (const auto& e : robustness_extra(cfg)) data::parse_shift_assignment(e, "study.robustness_extra");
+  for (const auto& e : split_list(cfg.study.robustness_extra)) data::parse_shift_assignment(e, "study.robustness_extra");
   for (const auto& r : o.redo) {
     const auto one = parse_stages(r, "--redo");
     stages.redo.insert(stages.redo.end(), one.begin(), one.end());

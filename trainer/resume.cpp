@@ -33,9 +33,7 @@ std::vector<std::string> parse_resume_force(const std::string& list) {
   std::vector<std::string> valid = config_keys();
   valid.emplace_back(kWorldSize);
   std::vector<std::string> out;
-  for (const auto& part : split(list, ',')) {
-    const std::string key(trim(part));
-    if (key.empty()) continue;
+  for (const auto& key : split_list(list)) {
     if (std::find(valid.begin(), valid.end(), key) == valid.end())
       throw UserError("--resume-force: '" + key + "' is not a config key; did you mean '" + nearest(key, valid) + "'?",
                       "name the keys the refusal listed, separated by commas");

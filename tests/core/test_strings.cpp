@@ -17,6 +17,13 @@ TEST(Strings, SplitKeepsEmptyFields) {
   EXPECT_EQ(parts[3], "");
 }
 
+TEST(Strings, SplitListTrimsAndDropsBlankItems) {
+  EXPECT_EQ(cxr::split_list(" a, b ,,c ,"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(cxr::split_list("contrast=1.05"), (std::vector<std::string>{"contrast=1.05"}));
+  EXPECT_TRUE(cxr::split_list(" , ").empty());
+  EXPECT_EQ(cxr::split_list("x;y", ';'), (std::vector<std::string>{"x", "y"}));
+}
+
 TEST(Strings, StrictNumberParsing) {
   EXPECT_EQ(cxr::parse_int(" 42 "), 42);
   EXPECT_THROW(cxr::parse_int("42x"), std::invalid_argument);
